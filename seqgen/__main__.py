@@ -1,0 +1,3 @@
+from seqgen.cli import cli
+
+cli(prog_name="seqgen")
