@@ -1,0 +1,16 @@
+"""numba options for every kernel, set in one place.
+
+``cache=True`` writes compiled machine code next to the sources (or to NUMBA_CACHE_DIR), so a
+second process loads it instead of recompiling. ``error_model="numpy"`` drops Python's
+division-by-zero checks from the hot loops. Set ``NUMBA_DISABLE_JIT=1`` to run the kernels as
+plain Python (slow; for coverage and debugging).
+"""
+
+import numba
+
+JIT_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+def jit(fn):
+    """Compile ``fn`` with seqgen's numba options."""
+    return numba.njit(**JIT_OPTIONS)(fn)

@@ -1,0 +1,59 @@
+"""Parameter initialisation, seeded and reproducible.
+
+``"orthogonal"`` (default): each gate block of Waa is a random orthogonal matrix (keeps the
+recurrent Jacobian well conditioned early on); Wax ~ N(0, 1/n_in) with n_in the input width of
+the layer (n_a for layer 0, whose one-hot input acts as an embedding lookup); Wya ~ N(0, 1/n_a);
+biases zero except the LSTM forget gate, which starts at 1 so the cell remembers by default.
+``"small"``: every weight ~ N(0, 0.01²), biases zero — the Sequence Models notes' initialisation.
+
+Matrices are allocated so that ``W.T`` is C-contiguous: the kernels compute ``rows @ W.T``.
+"""
+
+import numpy as np
+
+from seqgen.errors import ConfigError
+from seqgen.reference import GATES
+
+INITS = ("orthogonal", "small")
+
+
+def _orthogonal(rng, n):
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def _transposed(shape_T, values):
+    """A matrix of shape reversed(shape_T) whose transpose is C-contiguous."""
+    out = np.empty(shape_T, dtype=values.dtype)
+    out[...] = values
+    return out.T
+
+
+def init_params(cell, vocab_size, hidden_size, num_layers, seed=0, dtype=np.float32, init="orthogonal"):
+    """A params dict (names as in seqgen.reference) for the given architecture."""
+    if init not in INITS:
+        raise ConfigError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    rng = np.random.default_rng(seed)
+    G, H, V = GATES[cell], hidden_size, vocab_size
+    params = {}
+    for l in range(num_layers):
+        n_x = V if l == 0 else H
+        if init == "small":
+            WaxT = 0.01 * rng.standard_normal((n_x, G * H))
+            WaaT = 0.01 * rng.standard_normal((H, G * H))
+        else:
+            n_in = H if l == 0 else n_x
+            WaxT = rng.standard_normal((n_x, G * H)) / np.sqrt(n_in)
+            WaaT = np.concatenate([_orthogonal(rng, H).T for _ in range(G)], axis=1)
+        ba = np.zeros(G * H)
+        if cell == "lstm" and init == "orthogonal":
+            ba[H : 2 * H] = 1.0
+        params[f"l{l}.Wax"] = _transposed((n_x, G * H), WaxT.astype(dtype))
+        params[f"l{l}.Waa"] = _transposed((H, G * H), WaaT.astype(dtype))
+        params[f"l{l}.ba"] = ba.astype(dtype)
+        if cell == "gru":
+            params[f"l{l}.bn"] = np.zeros(H, dtype=dtype)
+    scale = 0.01 if init == "small" else 1.0 / np.sqrt(H)
+    params["Wya"] = _transposed((H, V), (scale * rng.standard_normal((H, V))).astype(dtype))
+    params["by"] = np.zeros(V, dtype=dtype)
+    return params
