@@ -21,6 +21,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Model": "seqgen.model",
+    "Tokenizer": "seqgen.tokenizer",
+    "hookimpl": "seqgen.hookspecs",
 }
 
 
@@ -38,7 +40,9 @@ __all__ = [
     "PluginError",
     "SeqgenError",
     "ShapeError",
+    "Tokenizer",
     "TokenizerError",
     "TrainingError",
     "__version__",
+    "hookimpl",
 ]

@@ -1,0 +1,18 @@
+"""Plugin hooks of seqgen (pluggy project name ``seqgen``).
+
+A plugin is a module exposed through the ``seqgen`` entry-point group that implements some of
+the hooks below, each decorated with ``@seqgen.hookimpl``. Every hook is documented in
+docs/plugins.md.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("seqgen")
+hookimpl = pluggy.HookimplMarker("seqgen")
+
+
+@hookspec
+def register_tokenizers(register):
+    """Provide tokenizer classes: call ``register(cls)`` once per ``seqgen.tokenizer.Tokenizer``
+    subclass the plugin offers. ``cls.name`` is the name users select it by; two plugins
+    registering the same name is an error."""
