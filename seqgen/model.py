@@ -152,6 +152,11 @@ class Model:
         total, count = softmax_xent(logits, targets.reshape(-1))
         return total, count, final
 
+    def run(self, inputs, state=None):
+        """Feed inputs (T, B) through the model; returns the final state (used to prime)."""
+        inputs, _, state = self._check_window(inputs, None, state)
+        return self._forward(inputs, state, None)[2]
+
     def step(self, ids, state=None):
         """One step for a batch: ids (B,) -> next-token probabilities (B, V), new state."""
         ids = np.asarray(ids)

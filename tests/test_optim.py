@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from seqgen import ConfigError
+from seqgen.optim import OPTIMIZERS, Optimizer
+
+
+def _reference_step(name, p, g, state, t, lr, momentum=0.0, beta1=0.9, beta2=0.999, rho=0.9, eps=1e-8):
+    if name == "sgd":
+        state["v"] = momentum * state.get("v", 0) + g
+        return p - lr * state["v"]
+    if name == "adagrad":
+        state["a"] = state.get("a", 0) + g * g
+        return p - lr * g / (np.sqrt(state["a"]) + eps)
+    if name == "rmsprop":
+        state["s"] = rho * state.get("s", 0) + (1 - rho) * g * g
+        return p - lr * g / (np.sqrt(state["s"]) + eps)
+    state["m"] = beta1 * state.get("m", 0) + (1 - beta1) * g
+    state["v"] = beta2 * state.get("v", 0) + (1 - beta2) * g * g
+    m_hat = state["m"] / (1 - beta1 ** (t + 1))
+    v_hat = state["v"] / (1 - beta2 ** (t + 1))
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps / np.sqrt(1 - beta2 ** (t + 1)))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizers_match_their_textbook_updates(name):
+    rng = np.random.default_rng(0)
+    W = np.asfortranarray(rng.standard_normal((3, 4)))  # matrices are stored transposed
+    params = {"W": W, "b": rng.standard_normal(4)}
+    expected = {k: v.copy() for k, v in params.items()}
+    states = {k: {} for k in params}
+    kwargs = {"momentum": 0.9} if name == "sgd" else {}
+    opt = Optimizer(name, params, lr=0.05, **kwargs)
+    for t in range(5):
+        grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        grads["W"] = np.asfortranarray(grads["W"])
+        opt.step(params, grads)
+        for k in params:
+            expected[k] = _reference_step(name, expected[k], grads[k], states[k], t, 0.05, **kwargs)
+    for k in params:
+        np.testing.assert_allclose(params[k], expected[k], rtol=1e-12, atol=1e-12)
+
+
+def test_adam_minimises_a_quadratic():
+    params = {"x": np.array([3.0, -2.0])}
+    opt = Optimizer("adam", params, lr=0.1)
+    for _ in range(500):
+        opt.step(params, {"x": 2 * params["x"]})
+    assert np.abs(params["x"]).max() < 1e-2
+
+
+def test_learning_rate_decay():
+    opt = Optimizer("sgd", {"x": np.zeros(1)}, lr=1.0, decay=0.5, decay_every=10)
+    assert opt.current_lr() == 1.0
+    opt.t = 20
+    assert opt.current_lr() == pytest.approx(0.25)
+
+
+def test_state_round_trip_continues_identically():
+    rng = np.random.default_rng(1)
+    p1 = {"x": rng.standard_normal(5)}
+    p2 = {"x": p1["x"].copy()}
+    a = Optimizer("adam", p1)
+    grads = [{"x": rng.standard_normal(5)} for _ in range(6)]
+    for g in grads[:3]:
+        a.step(p1, g)
+    b = Optimizer("adam", p2)
+    for g in grads[:3]:
+        b.step(p2, g)
+    c = Optimizer("adam", {"x": p2["x"]})
+    c.load_state(b.t, {k: v.copy() for k, v in b.state_arrays().items()})
+    for g in grads[3:]:
+        a.step(p1, g)
+        c.step(p2, g)
+    np.testing.assert_array_equal(p1["x"], p2["x"])
+
+
+@pytest.mark.parametrize("kwargs, message", [({"name": "lbfgs"}, "unknown optimizer"), ({"lr": 0}, "learning rate"),
+                                             ({"decay": 1.5}, "decay"), ({"momentum": 1.0}, "momentum")])
+def test_bad_settings(kwargs, message):
+    args = {"name": "sgd", "params": {"x": np.zeros(1)}} | kwargs
+    with pytest.raises(ConfigError, match=message):
+        Optimizer(**args)
