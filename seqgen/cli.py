@@ -82,3 +82,255 @@ def tokenize(corpus, tokenizer_name, options, top):
     click.echo(f"most frequent tokens (top {top}):")
     for t, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]:
         click.echo(f"  {t!r:>16} {n:>10} {n / len(tokens):8.2%}")
+
+
+# ---------------------------------------------------------------------------------- training
+def _load_config_file(ctx, param, value):
+    """--config FILE: a TOML table of option defaults (keys as the long option names, with
+    dashes or underscores); options given on the command line win."""
+    if value is None:
+        return None
+    import tomllib
+
+    try:
+        with open(value, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise click.BadParameter(f"{value}: {e}", ctx=ctx, param=param) from None
+    names = {p.name for p in ctx.command.params}
+    defaults = {}
+    for key, item in data.items():
+        name = key.replace("-", "_")
+        if name in ("option", "options") and isinstance(item, dict):  # [option] table: tokenizer options
+            name, item = "options", [(k, str(v)) for k, v in item.items()]
+        if name not in names:
+            raise click.BadParameter(f"{value}: unknown setting {key!r}", ctx=ctx, param=param)
+        defaults[name] = item
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def _given(ctx, name):
+    """Was option `name` set by the user (command line or config file), not by its default?"""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.DEFAULT_MAP)
+
+
+def _corpus_ids(tok, path):
+    """Read a corpus with a fitted tokenizer -> int32 ids (unknown tokens: <UNK> or error)."""
+    import numpy as np
+
+    docs = tok.read(path)
+    return np.concatenate([tok.encode(d) for d in docs]).astype(np.int32)
+
+
+@cli.command()
+@click.argument("corpus", type=click.Path(exists=True), required=False)
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
+              callback=_load_config_file, help="TOML file of option defaults; the command line wins.")
+@click.option("--tokenizer", "-t", "tokenizer_name", default="chars", show_default=True, help="Tokenizer plugin.")
+@click.option("--option", "-O", "options", nargs=2, multiple=True, metavar="KEY VALUE", help="Tokenizer option.")
+@click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True)
+@click.option("--hidden-size", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--layers", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Dropout between stacked layers.")
+@click.option("--init", type=click.Choice(["orthogonal", "small"]), default="orthogonal", show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@click.option("--mode", type=click.Choice(["stream", "items"]), default="stream", show_default=True,
+              help="stream: B parallel streams, state carried (truncated BPTT); items: one item per sequence.")
+@click.option("--seq-length", type=click.IntRange(1), default=64, show_default=True, help="Steps per window (T).")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Streams or items (B).")
+@click.option("--steps", type=click.IntRange(1), help="Total optimiser steps (default: --epochs, else 1 epoch).")
+@click.option("--epochs", type=click.FloatRange(0, min_open=True), help="Passes over the training data.")
+@click.option("--optimizer", type=click.Choice(["sgd", "adagrad", "rmsprop", "adam"]), default="adam",
+              show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Learning rate [sgd/adagrad 0.01, else 0.002].")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--decay", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Learning-rate decay factor per --decay-every steps.")
+@click.option("--decay-every", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--clip-value", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="Clip each gradient element to [-c, c]; 0 turns it off.")
+@click.option("--clip-norm", type=click.FloatRange(0, min_open=True), help="Clip the global gradient norm.")
+@click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean", show_default=True,
+              help="Loss per token (mean) or summed over each sequence (sum, as in the notes).")
+@click.option("--valid-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--valid", "valid_path", type=click.Path(exists=True), help="Separate validation corpus.")
+@click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--patience", type=click.IntRange(1), help="Stop after this many evaluations without improvement.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="model.npz", show_default=True,
+              help="Checkpoint path (with --resume: the resumed file); the best by validation goes to NAME.best.npz.")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False), help="Continue from a checkpoint.")
+@click.option("--sample-every", type=click.IntRange(1), help="Print a sample every K steps.")
+@click.option("--sample-length", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Append each evaluation as a JSON line.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages.")
+@click.pass_context
+@seqgen_command
+def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropout, init, dtype, mode, seq_length,
+          batch_size, steps, epochs, optimizer, lr, momentum, decay, decay_every, clip_value, clip_norm, reduction,
+          valid_fraction, valid_path, eval_every, patience, seed, output, resume, sample_every, sample_length,
+          log_path, quiet):
+    """Train a model on CORPUS (a file or a directory) and save checkpoints."""
+    import json
+    import sys
+
+    from seqgen.data import make_windows, split_validation
+    from seqgen.train import Trainer, TrainOptions, best_path
+
+    run = dict(mode=mode, batch_size=batch_size, seq_length=seq_length, steps=steps, epochs=epochs,
+               optimizer=optimizer, lr=lr, momentum=momentum, decay=decay, decay_every=decay_every,
+               clip_value=clip_value, clip_norm=clip_norm, reduction=reduction, dropout=dropout,
+               eval_every=eval_every, patience=patience, seed=seed)
+    if resume:
+        from seqgen import checkpoint
+
+        ckpt = checkpoint.load(resume)
+        if ckpt.training is None:
+            raise click.ClickException(f"{resume}: a weights-only checkpoint cannot be resumed")
+        model, tok, meta = ckpt.model, ckpt.tokenizer, ckpt.training
+        stored = dict(meta["options"])
+        for name in ("steps", "epochs", "eval_every", "patience"):  # may be extended on resume
+            if _given(ctx, name):
+                stored[name] = run[name]
+        options_ = TrainOptions.from_dict(stored)
+        corpus = corpus or meta.get("corpus")
+        if not _given(ctx, "output"):
+            output = resume
+        valid_path, valid_fraction = meta.get("valid_path"), meta.get("valid_fraction", 0.0)
+        if corpus is None:
+            raise click.UsageError("give the CORPUS to resume on")
+    else:
+        if corpus is None:
+            raise click.UsageError("missing argument CORPUS")
+        from seqgen.model import Model
+        from seqgen.plugins import get_tokenizer
+
+        options_ = TrainOptions(**run)
+        tok = get_tokenizer(tokenizer_name)(**dict(options))
+        docs = tok.read(corpus)
+        tok.fit(docs)
+        model = Model.create(cell, len(tok.vocab), hidden_size, layers, seed=seed, dtype=dtype, init=init)
+    sep_id = tok.vocab.index(tok.separator) if tok.separator is not None else None
+    ids = _corpus_ids(tok, corpus)
+    if valid_path:
+        train_ids, valid_ids = ids, _corpus_ids(tok, valid_path)
+    else:
+        train_ids, valid_ids = split_validation(ids, sep_id, options_.mode, valid_fraction, options_.seed)
+    o = options_
+    train_windows = make_windows(o.mode, train_ids, sep_id, o.batch_size, o.seq_length, o.seed, what=str(corpus))
+    valid_windows = None
+    if valid_ids is not None:
+        valid_b = max(1, min(o.batch_size, (len(valid_ids) - 1) // o.seq_length))
+        valid_windows = make_windows(o.mode, valid_ids, sep_id, valid_b, o.seq_length, o.seed, shuffle=False,
+                                     what="validation data")
+    trainer = Trainer(model, tok, train_windows, valid_windows, o, output,
+                      extra_meta={"corpus": str(corpus), "valid_path": valid_path, "valid_fraction": valid_fraction})
+    if resume:
+        trainer.restore(meta, ckpt.arrays)
+
+    def echo(message):
+        if not quiet:
+            click.echo(message, err=True)
+
+    echo(f"{model!r}: {model.num_params:,} parameters; {len(tok.vocab)} tokens in the vocabulary; "
+         f"{train_windows.num_tokens:,} training tokens, {trainer.total_steps:,} steps")
+    log_file = open(log_path, "a", encoding="utf-8") if log_path else None
+
+    def on_eval(t, record):
+        if log_file:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+        if not quiet and "valid_loss" in record:
+            status["valid"] = f"valid {record['valid_loss']:.4f}"
+
+    def on_sample(t):
+        from seqgen.sampling import generate
+
+        prime = [sep_id if sep_id is not None else 0]
+        g = generate(t.model, n=1, length=sample_length, prime=prime, stop_id=-1, seed=t.step)
+        click.echo(f"\n--- sample at step {t.step} ---\n{tok.render(tok.decode(g.samples[0]))}\n---")
+
+    status = {"valid": ""}
+    with click.progressbar(length=trainer.total_steps - trainer.step, label="training", file=sys.stderr,
+                           item_show_func=lambda s: s, hidden=quiet, show_pos=True) as bar:
+        def on_step(t, loss, tokens):
+            bar.update(1, f"loss {t.smoothed:.4f} {status['valid']}")
+
+        try:
+            reason = trainer.run(on_step=on_step, on_eval=on_eval, on_sample=on_sample, sample_every=sample_every)
+        finally:
+            if log_file:
+                log_file.close()
+    if reason == "interrupted":
+        echo(f"interrupted at step {trainer.step}; checkpoint saved to {output}. "
+             f"Resume with: seqgen train --resume {output}")
+    elif reason == "early stopping":
+        echo(f"stopped early at step {trainer.step}: no improvement in {o.patience} evaluations")
+    best = f"; best validation loss {trainer.best_valid:.4f} in {best_path(output)}" if valid_windows else ""
+    echo(f"saved {output} (step {trainer.step}){best}")
+
+
+@cli.command(name="eval")
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@click.argument("corpus", type=click.Path(exists=True))
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--seq-length", type=click.IntRange(1), default=64, show_default=True)
+@seqgen_command
+def eval_(model_path, corpus, batch_size, seq_length):
+    """Mean loss of MODEL on CORPUS: nats per token, perplexity and bits per token."""
+    import math
+
+    from seqgen import checkpoint
+    from seqgen.data import make_windows
+    from seqgen.train import mean_loss
+
+    ckpt = checkpoint.load(model_path)
+    tok = ckpt.tokenizer
+    ids = _corpus_ids(tok, corpus)
+    mode = (ckpt.training or {}).get("options", {}).get("mode", "stream")
+    sep_id = tok.vocab.index(tok.separator) if tok.separator is not None else None
+    if mode == "stream":
+        seq_length = max(1, min(seq_length, len(ids) - 1))
+        batch_size = max(1, min(batch_size, (len(ids) - 1) // seq_length))
+    windows = make_windows(mode, ids, sep_id, batch_size, seq_length, shuffle=False, what=str(corpus))
+    loss = mean_loss(ckpt.model, windows.all_windows())
+    click.echo(f"tokens: {windows.num_tokens}")
+    click.echo(f"loss: {loss:.4f} nats/token")
+    click.echo(f"perplexity: {math.exp(loss):.3f}")
+    click.echo(f"bits per token: {loss / math.log(2):.4f}")
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@seqgen_command
+def info(model_path):
+    """Architecture, size, tokenizer and training history of MODEL."""
+    from seqgen import checkpoint
+
+    ckpt = checkpoint.load(model_path)
+    c = ckpt.model.config
+    tok = ckpt.tokenizer
+    click.echo(f"model: {c.cell}, {c.num_layers} layer(s) of {c.hidden_size}, {c.dtype}")
+    click.echo(f"parameters: {ckpt.model.num_params:,}")
+    opts = ", ".join(f"{k}={v!r}" for k, v in tok.config.items())
+    click.echo(f"tokenizer: {tok.name} ({opts}); vocabulary {len(tok.vocab)}")
+    t = ckpt.training
+    if not t:
+        click.echo("training: none recorded (weights only)")
+        return
+    o = t["options"]
+    click.echo(f"training: step {t['step']}, epoch {t['epoch']}, {o['mode']} mode, B={o['batch_size']}, "
+               f"T={o['seq_length']}, {o['optimizer']}")
+    if t.get("corpus"):
+        click.echo(f"corpus: {t['corpus']}")
+    history = t.get("history") or []
+    if history:
+        last = history[-1]
+        click.echo(f"last evaluation: step {last['step']}, train loss {last['train_loss']:.4f}"
+                   + (f", valid loss {last['valid_loss']:.4f}" if "valid_loss" in last else ""))
+    if t.get("best_valid") is not None:
+        click.echo(f"best validation loss: {t['best_valid']:.4f} nats/token")

@@ -1,0 +1,161 @@
+"""Training data: token ids cut into (T, B) windows, in two modes.
+
+- ``stream``: the corpus is one long sequence split into B parallel streams; consecutive windows
+  of T steps continue each stream, so the hidden state is carried between them (truncated BPTT,
+  as char-rnn does). The state is reset at the start of each epoch.
+- ``items``: the corpus is a list of items (dinosaur names, tunes), each ending with the
+  tokenizer's separator. B items are padded into one batch (padding targets are -1 and carry no
+  loss); the state starts at zero for every batch, and an item longer than T is cut into
+  windows with the state carried between them. Each item is fed starting from the separator
+  token, which marks "start of item". Items are shuffled each epoch with a seeded generator.
+
+A window is addressed by (epoch, cursor), so training can stop and resume at the same place.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from seqgen.errors import ConfigError, CorpusError
+
+MODES = ("stream", "items")
+
+
+class Window(NamedTuple):
+    inputs: np.ndarray  # (T, B) int32
+    targets: np.ndarray  # (T, B) int32, -1 = padding
+    reset: bool  # start from a zero state
+
+
+def split_items(ids, separator_id):
+    """Concatenated ids -> list of item arrays, each ending with the separator."""
+    ends = np.flatnonzero(ids == separator_id) + 1
+    starts = np.concatenate([[0], ends[:-1]])
+    items = [ids[s:e] for s, e in zip(starts, ends) if e - s > 1]  # drop empty items ("\n\n")
+    if len(ends) == 0 or ends[-1] < len(ids):  # trailing item without separator
+        tail = ids[ends[-1] if len(ends) else 0 :]
+        if len(tail):
+            items.append(np.concatenate([tail, [separator_id]]).astype(np.int32))
+    return items
+
+
+class StreamWindows:
+    """B parallel streams over ids, cut into windows of T steps."""
+
+    mode = "stream"
+
+    def __init__(self, ids, batch_size, seq_length, what="corpus"):
+        ids = np.asarray(ids, dtype=np.int32)
+        per_stream = (len(ids) - 1) // batch_size
+        if per_stream < seq_length:
+            raise CorpusError(
+                f"{what} has {len(ids)} tokens: too short for one window of {batch_size} streams x "
+                f"{seq_length} steps (needs {batch_size * seq_length + 1}); lower --batch-size or --seq-length")
+        self.inputs = ids[: batch_size * per_stream].reshape(batch_size, per_stream)
+        self.targets = ids[1 : batch_size * per_stream + 1].reshape(batch_size, per_stream)
+        self.seq_length = seq_length
+        self.batch_size = batch_size
+        self.num_tokens = batch_size * per_stream
+
+    def windows_in_epoch(self, epoch):
+        return self.inputs.shape[1] // self.seq_length
+
+    def window(self, epoch, cursor):
+        t0 = cursor * self.seq_length
+        sl = slice(t0, t0 + self.seq_length)
+        return Window(np.ascontiguousarray(self.inputs[:, sl].T), np.ascontiguousarray(self.targets[:, sl].T),
+                      cursor == 0)
+
+    def all_windows(self):
+        """Every window of one pass, in order (for evaluation)."""
+        return [self.window(0, c) for c in range(self.windows_in_epoch(0))]
+
+
+class ItemWindows:
+    """Items padded into batches of B, each batch cut into windows of at most T steps."""
+
+    mode = "items"
+
+    def __init__(self, items, separator_id, batch_size, seq_length, seed=0, shuffle=True, what="corpus"):
+        if not items:
+            raise CorpusError(f"{what} has no items")
+        self.items = items
+        self.separator_id = separator_id
+        self.batch_size = min(batch_size, len(items))
+        self.seq_length = seq_length
+        self.seed = seed
+        self.shuffle = shuffle
+        self.num_tokens = sum(len(i) for i in items)
+        self._plan = {}
+
+    def _epoch_plan(self, epoch):
+        """[(item indices of the batch, window index in the batch)] for one epoch."""
+        if epoch not in self._plan:
+            n = len(self.items)
+            order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+            plan = []
+            for b in range(0, n - self.batch_size + 1, self.batch_size):
+                batch = order[b : b + self.batch_size]
+                longest = max(len(self.items[i]) for i in batch)
+                plan.extend((batch, w) for w in range(-(-longest // self.seq_length)))
+            self._plan = {epoch: plan}
+        return self._plan[epoch]
+
+    def windows_in_epoch(self, epoch):
+        return len(self._epoch_plan(epoch))
+
+    def window(self, epoch, cursor):
+        batch, w = self._epoch_plan(epoch)[cursor]
+        return self._window(batch, w)
+
+    def _window(self, batch, w):
+        T = self.seq_length
+        inputs = np.full((T, len(batch)), self.separator_id, dtype=np.int32)
+        targets = np.full((T, len(batch)), -1, dtype=np.int32)
+        for col, i in enumerate(batch):
+            item = self.items[i]
+            fed = np.concatenate([[self.separator_id], item[:-1]])
+            seg_in, seg_out = fed[w * T : (w + 1) * T], item[w * T : (w + 1) * T]
+            inputs[: len(seg_in), col] = seg_in
+            targets[: len(seg_out), col] = seg_out
+        used = max(1, int((targets >= 0).any(axis=1).nonzero()[0].max(initial=0)) + 1)
+        return Window(inputs[:used], targets[:used], w == 0)
+
+    def all_windows(self):
+        order = np.arange(len(self.items))
+        out = []
+        for b in range(0, len(order), self.batch_size):
+            batch = order[b : b + self.batch_size]
+            longest = max(len(self.items[i]) for i in batch)
+            out.extend(self._window(batch, w) for w in range(-(-longest // self.seq_length)))
+        return out
+
+
+def make_windows(mode, ids, separator_id, batch_size, seq_length, seed=0, shuffle=True, what="corpus"):
+    """The window source for a mode ("stream" or "items")."""
+    if mode == "stream":
+        return StreamWindows(ids, batch_size, seq_length, what)
+    if mode == "items":
+        if separator_id is None:
+            raise ConfigError("items mode needs a tokenizer with an item separator (e.g. chars with separator '\\n')")
+        return ItemWindows(split_items(ids, separator_id), separator_id, batch_size, seq_length, seed, shuffle, what)
+    raise ConfigError(f"unknown mode {mode!r}; choose stream or items")
+
+
+def split_validation(ids, separator_id, mode, fraction, seed=0):
+    """(train ids, valid ids): the last ``fraction`` of the tokens (stream mode), or a seeded
+    random ``fraction`` of the items (items mode); they never overlap."""
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"validation fraction must be in [0, 1), got {fraction}")
+    if fraction == 0:
+        return ids, None
+    if mode == "items":
+        items = split_items(ids, separator_id)
+        n_valid = max(1, int(round(len(items) * fraction)))
+        if n_valid >= len(items):
+            raise CorpusError(f"corpus has {len(items)} items: too few to hold out {fraction:.0%} for validation")
+        order = np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))
+        pick = lambda idx: np.concatenate([items[i] for i in sorted(idx)]).astype(np.int32)
+        return pick(order[n_valid:]), pick(order[:n_valid])
+    cut = int(len(ids) * (1 - fraction))
+    return ids[:cut], ids[cut:]

@@ -1,0 +1,246 @@
+"""The training loop: truncated BPTT over windows, clipping, an optimiser step, periodic
+evaluation and atomic checkpoints, with exact resume.
+
+``Trainer.run`` is the loop. Everything that decides the next update — weights, optimiser
+moments, step, data cursor, carried hidden state, dropout RNG state — is saved in the
+checkpoint, so N steps + resume + N steps equals 2N steps bit for bit.
+"""
+
+import math
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from seqgen import checkpoint
+from seqgen.clip import clip_by_norm, clip_by_value
+from seqgen.errors import ConfigError, TrainingError
+from seqgen.optim import Optimizer
+
+REDUCTIONS = ("mean", "sum")
+
+
+@dataclass
+class TrainOptions:
+    """Everything about a training run that is not the model architecture or the tokenizer."""
+
+    mode: str = "stream"
+    batch_size: int = 32
+    seq_length: int = 64
+    steps: int | None = None
+    epochs: float | None = None
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.0
+    decay: float = 1.0
+    decay_every: int = 1000
+    clip_value: float | None = 5.0
+    clip_norm: float | None = None
+    reduction: str = "mean"
+    dropout: float = 0.0
+    eval_every: int = 200
+    patience: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.reduction not in REDUCTIONS:
+            raise ConfigError(f"reduction must be mean or sum, got {self.reduction!r}")
+        for name in ("batch_size", "seq_length", "eval_every", "decay_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ConfigError(f"epochs must be > 0, got {self.epochs}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def mean_loss(model, windows):
+    """Mean NLL per token (nats) over windows, the state carried where the data says so."""
+    total, count, state = 0.0, 0, None
+    for w in windows:
+        if w.reset or state is None or state.shape[2] != w.inputs.shape[1]:
+            state = None
+        nll, n, state = model.evaluate(w.inputs, w.targets, state)
+        total, count = total + nll, count + n
+    return total / max(count, 1)
+
+
+def best_path(path):
+    """model.npz -> model.best.npz"""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.best{path.suffix}")
+
+
+class Trainer:
+    """Trains ``model`` on ``train`` windows (seqgen.data), evaluating on ``valid`` (or None)."""
+
+    def __init__(self, model, tokenizer, train, valid, options, output, extra_meta=None):
+        self.model, self.tokenizer, self.train, self.valid = model, tokenizer, train, valid
+        self.options, self.output = options, Path(output)
+        self.extra_meta = dict(extra_meta or {})
+        o = options
+        self.optimizer = Optimizer(o.optimizer, model.params, lr=o.lr, momentum=o.momentum,
+                                   decay=o.decay, decay_every=o.decay_every)
+        self.rng = np.random.default_rng([o.seed, 1])  # dropout
+        self.step = self.epoch = self.cursor = 0
+        self.carried = None  # hidden state carried into the next window
+        self.history = []  # one dict per evaluation
+        self.best_valid = math.inf
+        self.bad_evals = 0
+        self.smoothed = None
+        self.saved_step = None
+        self.stop_reason = None
+        self._interrupted = False
+
+    @property
+    def total_steps(self):
+        o = self.options
+        if o.steps is not None:
+            return o.steps
+        epochs = o.epochs if o.epochs is not None else 1.0
+        return max(1, math.ceil(epochs * self.train.windows_in_epoch(0)))
+
+    # ------------------------------------------------------------------ resume
+    def restore(self, training, arrays):
+        """Continue from a checkpoint's training metadata and arrays."""
+        self.step, self.epoch, self.cursor = training["step"], training["epoch"], training["cursor"]
+        self.rng.bit_generator.state = training["rng"]
+        self.history = list(training.get("history", []))
+        best = training.get("best_valid")
+        self.best_valid = math.inf if best is None else best
+        self.bad_evals = training.get("bad_evals", 0)
+        self.smoothed = training.get("smoothed")
+        self.optimizer.load_state(training["optimizer_t"],
+                                  {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
+        self.carried = arrays.get("train/state")
+        self.saved_step = self.step
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, on_step=None, on_eval=None, on_sample=None, sample_every=None):
+        """Train until the step budget, early stopping, or Ctrl-C. Callbacks: on_step(trainer, loss,
+        tokens), on_eval(trainer, record), on_sample(trainer). Returns the stop reason."""
+        o = self.options
+        total = self.total_steps
+        restore_handler = self._catch_interrupts()
+        try:
+            tokens_done, t0 = 0, time.perf_counter()
+            while self.step < total:
+                if self._interrupted:
+                    self.stop_reason = "interrupted"
+                    break
+                loss, tokens = self._train_step()
+                tokens_done += tokens
+                if on_step:
+                    on_step(self, loss, tokens)
+                if self.step % o.eval_every == 0 or self.step == total:
+                    record = self._evaluate(tokens_done / max(time.perf_counter() - t0, 1e-9))
+                    tokens_done, t0 = 0, time.perf_counter()
+                    if on_eval:
+                        on_eval(self, record)
+                    if o.patience is not None and self.bad_evals >= o.patience:
+                        self.stop_reason = "early stopping"
+                        break
+                if sample_every and on_sample and self.step % sample_every == 0:
+                    on_sample(self)
+            else:
+                self.stop_reason = "done"
+            if self.saved_step != self.step:
+                self.save()
+        finally:
+            restore_handler()
+        return self.stop_reason
+
+    def _train_step(self):
+        o, model = self.options, self.model
+        if self.cursor >= self.train.windows_in_epoch(self.epoch):
+            self.epoch, self.cursor = self.epoch + 1, 0
+        window = self.train.window(self.epoch, self.cursor)
+        state = self.carried
+        if window.reset or state is None or state.shape[2] != window.inputs.shape[1]:
+            state = None
+        result = model.backprop(window.inputs, window.targets, state, o.dropout, self.rng)
+        if not math.isfinite(result.loss):
+            where = f"the last good checkpoint is {self.output} (step {self.saved_step})" if self.saved_step \
+                else "no checkpoint was written"
+            raise TrainingError(f"loss became {result.loss} at step {self.step + 1}; {where}. "
+                                f"Try a lower --lr or gradient clipping.")
+        grads = result.grads
+        count = int((window.targets >= 0).sum())
+        if o.reduction == "sum":  # summed over time steps, averaged over the batch (the notes' loss)
+            factor = count / window.inputs.shape[1]
+            for g in grads.values():
+                g *= factor
+        if o.clip_value:
+            clip_by_value(grads, o.clip_value)
+        if o.clip_norm:
+            clip_by_norm(grads, o.clip_norm)
+        self.optimizer.step(model.params, grads)
+        self.carried = result.state
+        self.step += 1
+        self.cursor += 1
+        loss = result.loss * (count / window.inputs.shape[1] if o.reduction == "sum" else 1.0)
+        # exponential moving average, as the notes' smooth(): 0.999 old + 0.001 new
+        self.smoothed = loss if self.smoothed is None else 0.999 * self.smoothed + 0.001 * loss
+        return loss, count
+
+    # ------------------------------------------------------------------ evaluation and saving
+    def _evaluate(self, tokens_per_s):
+        record = {"step": self.step, "epoch": self.epoch, "train_loss": self.smoothed,
+                  "lr": self.optimizer.current_lr(), "tokens_per_s": round(tokens_per_s, 1)}
+        improved = False
+        if self.valid is not None:
+            valid = mean_loss(self.model, self.valid.all_windows())
+            record["valid_loss"] = valid
+            improved = valid < self.best_valid
+            if improved:
+                self.best_valid, self.bad_evals = valid, 0
+            else:
+                self.bad_evals += 1
+        self.history.append(record)
+        self.save()
+        if improved:
+            self.save(best_path(self.output))
+        return record
+
+    def training_meta(self):
+        return {
+            "step": self.step, "epoch": self.epoch, "cursor": self.cursor,
+            "rng": self.rng.bit_generator.state, "optimizer": self.optimizer.config(),
+            "optimizer_t": self.optimizer.t, "history": self.history,
+            "best_valid": None if math.isinf(self.best_valid) else self.best_valid,
+            "bad_evals": self.bad_evals, "smoothed": self.smoothed, "options": asdict(self.options),
+            **self.extra_meta,
+        }
+
+    def save(self, path=None):
+        arrays = {f"optim/{k}": v for k, v in self.optimizer.state_arrays().items()}
+        if self.carried is not None:
+            arrays["train/state"] = self.carried
+        checkpoint.save(path or self.output, self.model, self.tokenizer, self.training_meta(), arrays)
+        if path is None:
+            self.saved_step = self.step
+
+    def _catch_interrupts(self):
+        """Ctrl-C sets a flag checked between steps, so an update is never cut in half."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum, frame):
+            if self._interrupted:  # a second Ctrl-C stops at once; checkpoints are atomic
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from seqgen import ConfigError, CorpusError
+from seqgen.data import ItemWindows, StreamWindows, make_windows, split_items, split_validation
+
+
+def test_stream_windows_continue_each_stream():
+    ids = np.arange(101, dtype=np.int32)
+    w = StreamWindows(ids, batch_size=4, seq_length=5)
+    assert w.windows_in_epoch(0) == 5
+    first, second = w.window(0, 0), w.window(0, 1)
+    assert first.inputs.shape == (5, 4) and first.reset and not second.reset
+    np.testing.assert_array_equal(first.inputs[:, 1], np.arange(25, 30))
+    np.testing.assert_array_equal(second.inputs[:, 1], np.arange(30, 35))
+    np.testing.assert_array_equal(first.targets, first.inputs + 1)
+
+
+def test_stream_too_short_is_a_clear_error():
+    with pytest.raises(CorpusError, match="too short for one window"):
+        StreamWindows(np.arange(50), batch_size=8, seq_length=10)
+
+
+def test_split_items_keeps_separators_and_drops_empty_items():
+    ids = np.array([5, 6, 0, 0, 7, 0, 8], dtype=np.int32)
+    items = split_items(ids, 0)
+    assert [i.tolist() for i in items] == [[5, 6, 0], [7, 0], [8, 0]]
+
+
+def test_item_windows_start_from_the_separator_and_pad():
+    items = [np.array([3, 4, 0]), np.array([5, 0]), np.array([6, 7, 8, 9, 0])]
+    w = ItemWindows(items, 0, batch_size=3, seq_length=3, shuffle=False)
+    assert w.windows_in_epoch(0) == 2  # longest item (5) needs two windows of 3
+    first, second = w.window(0, 0), w.window(0, 1)
+    assert first.reset and not second.reset
+    np.testing.assert_array_equal(first.inputs[:, 0], [0, 3, 4])
+    np.testing.assert_array_equal(first.targets[:, 0], [3, 4, 0])
+    np.testing.assert_array_equal(first.targets[:, 1], [5, 0, -1])
+    np.testing.assert_array_equal(second.inputs[:, 2], [8, 9])
+    np.testing.assert_array_equal(second.targets[:, 2], [9, 0])
+    np.testing.assert_array_equal(second.targets[:, 0], [-1, -1])
+
+
+def test_item_order_is_seeded_per_epoch():
+    items = [np.array([i, 0]) for i in range(1, 30)]
+    a = ItemWindows(items, 0, batch_size=1, seq_length=4, seed=3)
+    b = ItemWindows(items, 0, batch_size=1, seq_length=4, seed=3)
+    order = lambda w, e: [int(w.window(e, c).targets[0, 0]) for c in range(w.windows_in_epoch(e))]
+    assert order(a, 0) == order(b, 0)
+    assert order(a, 0) != order(a, 1)
+    assert sorted(order(a, 0)) == list(range(1, 30))
+
+
+def test_validation_split_never_overlaps():
+    ids = np.arange(1000, dtype=np.int32)
+    train, valid = split_validation(ids, None, "stream", 0.1)
+    assert len(valid) == 100 and set(train).isdisjoint(valid)
+    items = np.concatenate([[i, i + 1000, 0] for i in range(1, 51)]).astype(np.int32)
+    train, valid = split_validation(items, 0, "items", 0.2, seed=1)
+    t_items = {tuple(x) for x in split_items(train, 0)}
+    v_items = {tuple(x) for x in split_items(valid, 0)}
+    assert len(v_items) == 10 and len(t_items) == 40 and t_items.isdisjoint(v_items)
+
+
+def test_items_mode_needs_a_separator():
+    with pytest.raises(ConfigError, match="separator"):
+        make_windows("items", np.arange(10), None, 2, 4)
