@@ -23,6 +23,8 @@ _LAZY = {
     "Model": "seqgen.model",
     "Tokenizer": "seqgen.tokenizer",
     "hookimpl": "seqgen.hookspecs",
+    "sample": "seqgen.generate",
+    "load_model": "seqgen.generate",
 }
 
 
@@ -45,4 +47,6 @@ __all__ = [
     "TrainingError",
     "__version__",
     "hookimpl",
+    "load_model",
+    "sample",
 ]

@@ -94,3 +94,46 @@ def stream(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p=1
         if (tokens < 0).all():
             return
         yield tokens
+
+
+def beam_search(model, beam=4, n=1, length=100, prime=(0,), stop_id=-1):
+    """The ``n`` most likely continuations found by a beam of width ``beam`` (n <= beam), in
+    descending order of log-probability. A sequence ends after ``stop_id`` or at ``length``."""
+    check_sampling_options(n, length, 1.0, 0, 1.0)
+    if not (isinstance(beam, (int, np.integer)) and beam >= 1):
+        raise ConfigError(f"beam width must be >= 1, got {beam}")
+    if n > beam:
+        raise ConfigError(f"cannot return {n} samples from a beam of {beam}; use --beam >= -n")
+    prime = np.asarray(prime)
+    if prime.ndim != 1 or prime.size == 0 or prime.min() < 0 or prime.max() >= model.config.vocab_size:
+        raise ShapeError("the primer must be a non-empty 1-d array of valid token ids")
+    state = model.run(prime[:-1, None]) if prime.size > 1 else model.initial_state(1)
+    seqs = [[]]
+    scores = np.zeros(1)
+    last = np.array([prime[-1]])
+    finished = []
+    V = model.config.vocab_size
+    for _ in range(length):
+        probs, state = model.step(last, state)
+        with np.errstate(divide="ignore"):
+            cand = (scores[:, None] + np.log(probs)).ravel()
+        width = min(beam, cand.size)
+        top = np.argpartition(-cand, width - 1)[:width]
+        top = top[np.argsort(-cand[top], kind="mergesort")]
+        parents, tokens = top // V, top % V
+        seqs = [seqs[p] + [int(t)] for p, t in zip(parents, tokens)]
+        scores, state, last = cand[top], state[:, :, parents], tokens
+        keep = tokens != stop_id
+        finished += [(s, q) for s, q, k in zip(seqs, scores, keep) if not k]
+        if len(finished) >= n:
+            nth_best = sorted((q for _, q in finished), reverse=True)[n - 1]
+            if not keep.any() or nth_best >= scores[keep].max():
+                break  # extending can only lower a score, so the n best finished ones are final
+        if not keep.any():
+            break
+        seqs = [s for s, k in zip(seqs, keep) if k]
+        scores, state, last = scores[keep], state[:, :, keep], last[keep]
+    results = finished + [(s, q) for s, q in zip(seqs, scores) if s[-1:] != [stop_id]]
+    results.sort(key=lambda item: -item[1])
+    best = results[:n]
+    return Generation([np.array(s, dtype=np.int32) for s, _ in best], np.array([q for _, q in best]))
