@@ -160,6 +160,7 @@ def _corpus_ids(tok, path):
 @click.option("--valid", "valid_path", type=click.Path(exists=True), help="Separate validation corpus.")
 @click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--patience", type=click.IntRange(1), help="Stop after this many evaluations without improvement.")
+@click.option("--max-minutes", type=click.FloatRange(0, min_open=True), help="Stop (and save) after this much time.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default="model.npz", show_default=True,
               help="Checkpoint path (with --resume: the resumed file); the best by validation goes to NAME.best.npz.")
@@ -172,7 +173,7 @@ def _corpus_ids(tok, path):
 @seqgen_command
 def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropout, init, dtype, mode, seq_length,
           batch_size, steps, epochs, optimizer, lr, momentum, decay, decay_every, clip_value, clip_norm, reduction,
-          valid_fraction, valid_path, eval_every, patience, seed, output, resume, sample_every, sample_length,
+          valid_fraction, valid_path, eval_every, patience, max_minutes, seed, output, resume, sample_every, sample_length,
           log_path, quiet):
     """Train a model on CORPUS (a file or a directory) and save checkpoints."""
     import json
@@ -261,13 +262,16 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
             bar.update(1, f"loss {t.smoothed:.4f} {status['valid']}")
 
         try:
-            reason = trainer.run(on_step=on_step, on_eval=on_eval, on_sample=on_sample, sample_every=sample_every)
+            reason = trainer.run(on_step=on_step, on_eval=on_eval, on_sample=on_sample, sample_every=sample_every,
+                                 max_seconds=max_minutes * 60 if max_minutes else None)
         finally:
             if log_file:
                 log_file.close()
     if reason == "interrupted":
         echo(f"interrupted at step {trainer.step}; checkpoint saved to {output}. "
              f"Resume with: seqgen train --resume {output}")
+    elif reason == "time limit":
+        echo(f"time limit reached at step {trainer.step}")
     elif reason == "early stopping":
         echo(f"stopped early at step {trainer.step}: no improvement in {o.patience} evaluations")
     best = f"; best validation loss {trainer.best_valid:.4f} in {best_path(output)}" if valid_windows else ""

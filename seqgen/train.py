@@ -102,6 +102,8 @@ class Trainer:
         self.smoothed = None
         self.saved_step = None
         self.stop_reason = None
+        self.elapsed = 0.0  # seconds of training so far, across resumes
+        self._started = None
         self._interrupted = False
 
     @property
@@ -122,23 +124,29 @@ class Trainer:
         self.best_valid = math.inf if best is None else best
         self.bad_evals = training.get("bad_evals", 0)
         self.smoothed = training.get("smoothed")
+        self.elapsed = training.get("elapsed", 0.0)
         self.optimizer.load_state(training["optimizer_t"],
                                   {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
         self.carried = arrays.get("train/state")
         self.saved_step = self.step
 
     # ------------------------------------------------------------------ the loop
-    def run(self, on_step=None, on_eval=None, on_sample=None, sample_every=None):
-        """Train until the step budget, early stopping, or Ctrl-C. Callbacks: on_step(trainer, loss,
-        tokens), on_eval(trainer, record), on_sample(trainer). Returns the stop reason."""
+    def run(self, on_step=None, on_eval=None, on_sample=None, sample_every=None, max_seconds=None):
+        """Train until the step budget, early stopping, ``max_seconds`` of wall time, or Ctrl-C.
+        Callbacks: on_step(trainer, loss, tokens), on_eval(trainer, record), on_sample(trainer).
+        Returns the stop reason."""
         o = self.options
         total = self.total_steps
         restore_handler = self._catch_interrupts()
+        self._started = time.perf_counter() - self.elapsed
         try:
             tokens_done, t0 = 0, time.perf_counter()
             while self.step < total:
                 if self._interrupted:
                     self.stop_reason = "interrupted"
+                    break
+                if max_seconds is not None and time.perf_counter() - self._started >= max_seconds:
+                    self.stop_reason = "time limit"
                     break
                 loss, tokens = self._train_step()
                 tokens_done += tokens
@@ -197,7 +205,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation and saving
     def _evaluate(self, tokens_per_s):
-        record = {"step": self.step, "epoch": self.epoch, "train_loss": self.smoothed,
+        self.elapsed = time.perf_counter() - self._started
+        record = {"step": self.step, "epoch": self.epoch, "elapsed": round(self.elapsed, 2), "train_loss": self.smoothed,
                   "lr": self.optimizer.current_lr(), "tokens_per_s": round(tokens_per_s, 1)}
         improved = False
         if self.valid is not None:
@@ -221,10 +230,13 @@ class Trainer:
             "optimizer_t": self.optimizer.t, "history": self.history,
             "best_valid": None if math.isinf(self.best_valid) else self.best_valid,
             "bad_evals": self.bad_evals, "smoothed": self.smoothed, "options": asdict(self.options),
+            "elapsed": self.elapsed,
             **self.extra_meta,
         }
 
     def save(self, path=None):
+        if self._started is not None:
+            self.elapsed = time.perf_counter() - self._started
         arrays = {f"optim/{k}": v for k, v in self.optimizer.state_arrays().items()}
         if self.carried is not None:
             arrays["train/state"] = self.carried

@@ -214,3 +214,12 @@ def test_resume_from_a_corrupt_checkpoint(cli_run, tmp_path):
     bad.write_bytes(b"not a zip")
     r = cli_run("train", "--resume", bad)
     assert r.exit_code == 1 and "bad.npz" in r.output and "Traceback" not in r.output
+
+
+def test_time_limit_stops_and_saves(cli_run, tmp_path, text_file):
+    r = cli_run("train", text_file, "--hidden-size", "8", "--seq-length", "8", "--batch-size", "4",
+                "--steps", "100000", "--max-minutes", "0.005", "-o", tmp_path / "m.npz")
+    assert r.exit_code == 0, r.output
+    assert "time limit reached" in r.output
+    ckpt = checkpoint.load(tmp_path / "m.npz")
+    assert 0 < ckpt.training["step"] < 100000 and ckpt.training["elapsed"] >= 0.3
