@@ -32,7 +32,8 @@ def voice_notes(steps, voice):
 
 
 def track(notes, name, channel, tempo=None):
-    events = sorted([(s * TICKS_PER_STEP, 1, p) for p, s, _ in notes] + [(e * TICKS_PER_STEP, 0, p) for p, _, e in notes])
+    events = sorted([(s * TICKS_PER_STEP, 1, p) for p, s, _ in notes]
+                    + [(e * TICKS_PER_STEP, 0, p) for p, _, e in notes])
     msgs = [mido.MetaMessage("track_name", name=name, time=0)]
     if tempo:
         msgs.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo), time=0))

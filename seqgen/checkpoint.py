@@ -30,10 +30,12 @@ class Checkpoint(NamedTuple):
     tokenizer: object  # seqgen.tokenizer.Tokenizer
     training: dict | None  # training metadata, None for a weights-only checkpoint
     arrays: dict  # the non-parameter arrays (optimiser slots, carried state)
+    summary: dict | None = None  # provenance of a weights-only export
 
 
-def save(path, model, tokenizer, training=None, arrays=None):
-    """Write a checkpoint atomically. ``arrays``: extra arrays by name (e.g. "optim/m1/Wya")."""
+def save(path, model, tokenizer, training=None, arrays=None, summary=None):
+    """Write a checkpoint atomically. ``arrays``: extra arrays by name (e.g. "optim/m1/Wya");
+    ``summary``: JSON-able provenance of a weights-only export (e.g. its training history)."""
     path = Path(path)
     meta = {
         "format": FORMAT,
@@ -42,6 +44,7 @@ def save(path, model, tokenizer, training=None, arrays=None):
         "model": model.config_dict(),
         "tokenizer": tokenizer.to_dict(),
         "training": training,
+        "summary": summary,
     }
     content = {f"param/{k}": v for k, v in model.params.items()}
     content.update(arrays or {})
@@ -103,4 +106,4 @@ def load(path, pm=None):
         raise CheckpointError(f"{path}: tokenizer vocabulary ({len(tokenizer.vocab)}) does not match the model "
                               f"({config.vocab_size})")
     extra = {k: v for k, v in arrays.items() if not k.startswith("param/")}
-    return Checkpoint(model, tokenizer, meta.get("training"), extra)
+    return Checkpoint(model, tokenizer, meta.get("training"), extra, meta.get("summary"))

@@ -121,8 +121,13 @@ def _corpus_ids(tok, path):
     """Read a corpus with a fitted tokenizer -> int32 ids (unknown tokens: <UNK> or error)."""
     import numpy as np
 
+    from seqgen.errors import TokenizerError
+
     docs = tok.read(path)
-    return np.concatenate([tok.encode(d) for d in docs]).astype(np.int32)
+    try:
+        return np.concatenate([tok.encode(d) for d in docs]).astype(np.int32)
+    except TokenizerError as e:
+        raise TokenizerError(f"{path}: {e}") from None
 
 
 @cli.command()
@@ -173,8 +178,8 @@ def _corpus_ids(tok, path):
 @seqgen_command
 def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropout, init, dtype, mode, seq_length,
           batch_size, steps, epochs, optimizer, lr, momentum, decay, decay_every, clip_value, clip_norm, reduction,
-          valid_fraction, valid_path, eval_every, patience, max_minutes, seed, output, resume, sample_every, sample_length,
-          log_path, quiet):
+          valid_fraction, valid_path, eval_every, patience, max_minutes, seed, output, resume, sample_every,
+          sample_length, log_path, quiet):
     """Train a model on CORPUS (a file or a directory) and save checkpoints."""
     import json
     import sys
@@ -213,7 +218,7 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
         options_ = TrainOptions(**run)
         tok = get_tokenizer(tokenizer_name)(**dict(options))
         docs = tok.read(corpus)
-        tok.fit(docs)
+        tok.fit(docs + (tok.read(valid_path) if valid_path else []))
         model = Model.create(cell, len(tok.vocab), hidden_size, layers, seed=seed, dtype=dtype, init=init)
     sep_id = tok.vocab.index(tok.separator) if tok.separator is not None else None
     ids = _corpus_ids(tok, corpus)
@@ -310,6 +315,21 @@ def eval_(model_path, corpus, batch_size, seq_length):
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@seqgen_command
+def export(model_path, output):
+    """Write MODEL's weights and tokenizer to OUTPUT without the training state (smaller; cannot
+    be resumed). The training history is kept as a summary."""
+    from seqgen import checkpoint
+
+    ckpt = checkpoint.load(model_path)
+    t = ckpt.training or ckpt.summary or {}
+    summary = {k: t[k] for k in ("step", "epoch", "options", "history", "best_valid", "corpus", "elapsed") if k in t}
+    checkpoint.save(output, ckpt.model, ckpt.tokenizer, summary=summary)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
 @seqgen_command
 def info(model_path):
     """Architecture, size, tokenizer and training history of MODEL."""
@@ -322,10 +342,12 @@ def info(model_path):
     click.echo(f"parameters: {ckpt.model.num_params:,}")
     opts = ", ".join(f"{k}={v!r}" for k, v in tok.config.items())
     click.echo(f"tokenizer: {tok.name} ({opts}); vocabulary {len(tok.vocab)}")
-    t = ckpt.training
+    t = ckpt.training or ckpt.summary
     if not t:
-        click.echo("training: none recorded (weights only)")
+        click.echo("training: none recorded")
         return
+    if ckpt.training is None:
+        click.echo("weights only (exported); training summary:")
     o = t["options"]
     click.echo(f"training: step {t['step']}, epoch {t['epoch']}, {o['mode']} mode, B={o['batch_size']}, "
                f"T={o['seq_length']}, {o['optimizer']}")
@@ -364,7 +386,8 @@ def _write_atomically(path, write):
 @click.option("-n", "count", type=click.IntRange(1), default=1, show_default=True, help="Number of samples.")
 @click.option("--length", type=int, default=200, show_default=True, help="Maximum tokens per sample.")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="> 0; lower is more conservative.")
-@click.option("--top-k", type=click.IntRange(0), default=0, show_default=True, help="Sample from the k likeliest (0: off).")
+@click.option("--top-k", type=click.IntRange(0), default=0, show_default=True,
+              help="Sample from the k likeliest (0: off).")
 @click.option("--top-p", type=float, default=1.0, show_default=True, help="Nucleus sampling, in (0, 1].")
 @click.option("--greedy", is_flag=True, help="Always take the likeliest token.")
 @click.option("--beam", type=click.IntRange(1), help="Beam search of this width: the most likely continuations.")
@@ -379,7 +402,8 @@ def _write_atomically(path, write):
               help="Text: a file, or - for stdout. MIDI models: a directory for one .mid per sample.")
 @click.option("--no-prime-in-output", is_flag=True, help="Leave the primer out of the output.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--tempo", type=click.FloatRange(1, 1000), default=120.0, show_default=True, help="MIDI: beats per minute.")
+@click.option("--tempo", type=click.FloatRange(1, 1000), default=120.0, show_default=True,
+              help="MIDI: beats per minute.")
 @click.option("--program", type=click.IntRange(0, 127), default=0, show_default=True, help="MIDI: instrument.")
 @click.option("--velocity", type=click.IntRange(1, 127), default=80, show_default=True, help="MIDI: note velocity.")
 @seqgen_command
@@ -389,7 +413,8 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
     import json
     from pathlib import Path
 
-    from seqgen.generate import load_model, sample as draw, stream_text
+    from seqgen.generate import load_model, stream_text
+    from seqgen.generate import sample as draw
     from seqgen.sampling import check_sampling_options
 
     check_sampling_options(count, length, temperature, top_k, top_p)

@@ -155,7 +155,8 @@ def split_validation(ids, separator_id, mode, fraction, seed=0):
         if n_valid >= len(items):
             raise CorpusError(f"corpus has {len(items)} items: too few to hold out {fraction:.0%} for validation")
         order = np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))
-        pick = lambda idx: np.concatenate([items[i] for i in sorted(idx)]).astype(np.int32)
+        def pick(idx):
+            return np.concatenate([items[i] for i in sorted(idx)]).astype(np.int32)
         return pick(order[n_valid:]), pick(order[:n_valid])
     cut = int(len(ids) * (1 - fraction))
     return ids[:cut], ids[cut:]

@@ -269,7 +269,8 @@ class Model:
         top = caches[-1][2][1:].reshape(T * B, H)  # A[1:] of the top layer
         grads["Wya"] = matmul(top.T, dlogits, np.empty((H, c.vocab_size), dtype=self.dtype)).T
         grads["by"] = dlogits.sum(axis=0)
-        dX = matmul(dlogits, p["Wya"], np.empty((T * B, H), dtype=self.dtype))  # d loss / d output of the current layer, (T·B, n_a)
+        # d loss / d output of the current layer, (T·B, n_a)
+        dX = matmul(dlogits, p["Wya"], np.empty((T * B, H), dtype=self.dtype))
         d_state = np.zeros((c.num_layers, c.state_size, B, H), dtype=self.dtype)
         for l in reversed(range(c.num_layers)):
             if masks is not None and l < c.num_layers - 1:

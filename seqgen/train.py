@@ -206,8 +206,9 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation and saving
     def _evaluate(self, tokens_per_s):
         self.elapsed = time.perf_counter() - self._started
-        record = {"step": self.step, "epoch": self.epoch, "elapsed": round(self.elapsed, 2), "train_loss": self.smoothed,
-                  "lr": self.optimizer.current_lr(), "tokens_per_s": round(tokens_per_s, 1)}
+        record = {"step": self.step, "epoch": self.epoch, "elapsed": round(self.elapsed, 2),
+                  "train_loss": self.smoothed, "lr": self.optimizer.current_lr(),
+                  "tokens_per_s": round(tokens_per_s, 1)}
         improved = False
         if self.valid is not None:
             valid = mean_loss(self.model, self.valid.all_windows())

@@ -45,7 +45,8 @@ def test_item_order_is_seeded_per_epoch():
     items = [np.array([i, 0]) for i in range(1, 30)]
     a = ItemWindows(items, 0, batch_size=1, seq_length=4, seed=3)
     b = ItemWindows(items, 0, batch_size=1, seq_length=4, seed=3)
-    order = lambda w, e: [int(w.window(e, c).targets[0, 0]) for c in range(w.windows_in_epoch(e))]
+    def order(w, e):
+        return [int(w.window(e, c).targets[0, 0]) for c in range(w.windows_in_epoch(e))]
     assert order(a, 0) == order(b, 0)
     assert order(a, 0) != order(a, 1)
     assert sorted(order(a, 0)) == list(range(1, 30))

@@ -104,7 +104,8 @@ def test_reference_cells_follow_the_notes_backward_formulas():
     da_next = rng.standard_normal((n_a, m))
     a_next, cache = ref.rnn_cell_forward(xt, a_prev, Wax, Waa, ba)
     dxt, da_prev, grads = ref.rnn_cell_backward(da_next, cache, Wax, Waa)
-    f = lambda W: float((ref.rnn_cell_forward(xt, a_prev, W, Waa, ba)[0] * da_next).sum())
+    def f(W):
+        return float((ref.rnn_cell_forward(xt, a_prev, W, Waa, ba)[0] * da_next).sum())
     eps = 1e-6
     E = np.zeros_like(Wax)
     E[2, 1] = eps

@@ -6,6 +6,7 @@ import mido
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import build_midi
 
 import seqgen
 from seqgen import checkpoint
@@ -15,8 +16,6 @@ from seqgen.generate import stream_text
 from seqgen.model import Model
 from seqgen.plugins import get_tokenizer
 from seqgen.train import Trainer, TrainOptions
-
-from conftest import build_midi
 
 NAMES = ("aardonyx abelisaurus achelousaurus achillobator acrocanthosaurus adamantisaurus aegyptosaurus "
          "aeolosaurus afrovenator agilisaurus alamosaurus albertosaurus allosaurus alvarezsaurus amargasaurus "

@@ -7,13 +7,12 @@ import warnings
 import mido
 import numpy as np
 import pytest
+from conftest import build_midi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqgen.errors import ConfigError, CorpusError
 from seqgen.plugins import get_tokenizer
-
-from conftest import build_midi
 
 Midi = get_tokenizer("midi")
 Q = 480  # ticks per beat of most fixtures; a grid step (spq=4) is 120 ticks

@@ -222,4 +222,36 @@ def test_time_limit_stops_and_saves(cli_run, tmp_path, text_file):
     assert r.exit_code == 0, r.output
     assert "time limit reached" in r.output
     ckpt = checkpoint.load(tmp_path / "m.npz")
-    assert 0 < ckpt.training["step"] < 100000 and ckpt.training["elapsed"] >= 0.3
+    assert 0 < ckpt.training["step"] < 100000 and 0.1 < ckpt.training["elapsed"] < 30
+
+
+def test_export_keeps_weights_and_history_but_not_training_state(cli_run, tmp_path, text_file):
+    r = cli_run("train", text_file, "--hidden-size", "8", "--seq-length", "8", "--batch-size", "4", "--steps", "10",
+                "--eval-every", "5", "-o", tmp_path / "m.npz", "-q")
+    assert r.exit_code == 0, r.output
+    r = cli_run("export", tmp_path / "m.npz", tmp_path / "small.npz")
+    assert r.exit_code == 0, r.output
+    full, small = checkpoint.load(tmp_path / "m.npz"), checkpoint.load(tmp_path / "small.npz")
+    assert_same_params(full.model.params, small.model.params)
+    assert small.training is None and small.arrays == {}
+    assert small.summary["step"] == 10 and len(small.summary["history"]) == 2
+    assert (tmp_path / "small.npz").stat().st_size < (tmp_path / "m.npz").stat().st_size
+    info = cli_run("info", tmp_path / "small.npz")
+    assert "weights only" in info.output and "step 10" in info.output
+    resume = cli_run("train", "--resume", tmp_path / "small.npz")
+    assert resume.exit_code == 1 and "cannot be resumed" in resume.output
+
+
+def test_separate_validation_file_shares_the_vocabulary(cli_run, tmp_path, text_file):
+    valid = tmp_path / "valid.txt"
+    valid.write_text("zyx quux, " * 40)
+    r = cli_run("train", text_file, "--valid", valid, "--hidden-size", "8", "--seq-length", "8", "--batch-size", "4",
+                "--steps", "4", "-o", tmp_path / "m.npz", "-q")
+    assert r.exit_code == 0, r.output
+    ckpt = checkpoint.load(tmp_path / "m.npz")
+    assert {"z", "q", ","} <= set(ckpt.tokenizer.vocab)
+    assert ckpt.training["best_valid"] is not None
+    other = tmp_path / "other.txt"
+    other.write_text("1234 " * 100)
+    ev = cli_run("eval", tmp_path / "m.npz", other)
+    assert ev.exit_code == 1 and "other.txt" in ev.output and "'1'" in ev.output
