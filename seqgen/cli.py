@@ -183,6 +183,7 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
     """Train a model on CORPUS (a file or a directory) and save checkpoints."""
     import json
     import sys
+    import time
 
     from seqgen.data import make_windows, split_validation
     from seqgen.train import Trainer, TrainOptions, best_path
@@ -260,11 +261,16 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
         g = generate(t.model, n=1, length=sample_length, prime=prime, stop_id=-1, seed=t.step)
         click.echo(f"\n--- sample at step {t.step} ---\n{tok.render(tok.decode(g.samples[0]))}\n---")
 
-    status = {"valid": ""}
+    status = {"valid": "", "rate": "", "tokens": 0, "since": time.perf_counter()}
     with click.progressbar(length=trainer.total_steps - trainer.step, label="training", file=sys.stderr,
                            item_show_func=lambda s: s, hidden=quiet, show_pos=True) as bar:
         def on_step(t, loss, tokens):
-            bar.update(1, f"loss {t.smoothed:.4f} {status['valid']}")
+            status["tokens"] += tokens
+            seconds = time.perf_counter() - status["since"]
+            if seconds > 1.0:
+                status["rate"] = f"{status['tokens'] / seconds:,.0f} tok/s"
+                status["tokens"], status["since"] = 0, time.perf_counter()
+            bar.update(1, f"loss {t.smoothed:.4f} {status['valid']} {status['rate']}")
 
         try:
             reason = trainer.run(on_step=on_step, on_eval=on_eval, on_sample=on_sample, sample_every=sample_every,

@@ -150,7 +150,7 @@ def doc_files():
     return dict(re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", DOCS.read_text(), re.S))
 
 
-def test_docs_worked_example_installs_and_tokenizes_end_to_end(tmp_path):
+def test_docs_worked_example_installs_tokenizes_trains_and_samples_end_to_end(tmp_path):
     pytest.importorskip("setuptools", reason="pip --no-build-isolation needs setuptools")
     files = doc_files()
     assert {"pyproject.toml", "seqgen_fasta.py", "tests/test_fasta.py"} <= set(files)
@@ -176,6 +176,17 @@ def test_docs_worked_example_installs_and_tokenizes_end_to_end(tmp_path):
     report = seqgen("tokenize", "seqs.fa", "--tokenizer", "fasta")
     assert report.returncode == 0, report.stderr
     assert "tokens: 11" in report.stdout and "vocabulary: 5" in report.stdout
+    records = "".join(f">r{i}\n{'ACGT' * (i % 3 + 1)}{'GC' * (i % 2)}\n" for i in range(12))
+    (tmp_path / "train.fa").write_text(records)
+    trained = seqgen("train", "train.fa", "-t", "fasta", "--mode", "items", "--batch-size", "4", "--seq-length", "8",
+                     "--hidden-size", "8", "--steps", "6", "--valid-fraction", "0", "-o", "fasta.npz", "-q")
+    assert trained.returncode == 0, trained.stderr
+    sampled = seqgen("sample", "-m", "fasta.npz", "-n", "4", "--seed", "1", "--length", "30")
+    assert sampled.returncode == 0, sampled.stderr
+    lines = sampled.stdout.splitlines()
+    assert len(lines) == 4 and all(set(line) <= set("ACGT") for line in lines)
+    info = seqgen("info", "fasta.npz")
+    assert "tokenizer: fasta" in info.stdout
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(pkg / "tests")],
                            env=env, cwd=pkg, capture_output=True, text=True)
     assert tests.returncode == 0, tests.stdout + tests.stderr

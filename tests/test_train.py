@@ -255,3 +255,12 @@ def test_separate_validation_file_shares_the_vocabulary(cli_run, tmp_path, text_
     other.write_text("1234 " * 100)
     ev = cli_run("eval", tmp_path / "m.npz", other)
     assert ev.exit_code == 1 and "other.txt" in ev.output and "'1'" in ev.output
+
+
+def test_samples_are_printed_during_training_and_progress_shows_rate(cli_run, tmp_path, text_file):
+    r = cli_run("train", text_file, "--hidden-size", "8", "--seq-length", "8", "--batch-size", "4", "--steps", "6",
+                "--sample-every", "3", "--sample-length", "20", "-o", tmp_path / "m.npz")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("--- sample at step") == 2
+    assert "--- sample at step 3 ---" in r.output and "--- sample at step 6 ---" in r.output
+    assert "training" in r.output and "loss" in r.output

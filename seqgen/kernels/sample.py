@@ -17,9 +17,10 @@ from seqgen.kernels.rnn import rnn_gates
 
 
 @jit
-def _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch):
+def _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
     """Feed ids (N,) through every layer, updating state (L, S, N, n_a) in place; the top
-    layer's output is left in x (N, n_a)."""
+    layer's output is left in x (N, n_a). New states go to separate arrays first: a gate loop
+    that reads and writes the same array is not vectorised (measured 3x slower)."""
     for l in range(state.shape[0]):
         if l == 0:
             embed(ids, WaxT0, ba[0], z)
@@ -29,12 +30,13 @@ def _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch):
         a = state[l, 0]
         np.dot(a, WaaT[l], za)
         if cell == 0:
-            rnn_gates(z, za, a)
+            rnn_gates(z, za, x)
         elif cell == 1:
-            lstm_gates(z, za, state[l, 1], state[l, 1], scratch, a)
+            lstm_gates(z, za, state[l, 1], c_next, scratch, x)
+            state[l, 1] = c_next
         else:
-            gru_gates(z, za, bn[l], a, scratch, a)
-        x[:] = a
+            gru_gates(z, za, bn[l], a, scratch, x)
+        a[:] = x
 
 
 @jit
@@ -50,15 +52,19 @@ def _choose(row, u, inv_temperature, top_k, top_p, greedy, order, weights):
             best = v
     norm = 0.0
     for v in range(V):
-        norm += math.exp(row[v] - m)
+        w = math.exp(row[v] - m)
+        weights[v] = w
+        norm += w
     log_norm = math.log(norm)
     if greedy:
         return best, row[best] - m - log_norm
-    total = 0.0
-    for v in range(V):
-        w = math.exp((row[v] - m) * inv_temperature)
-        weights[v] = w
-        total += w
+    total = norm
+    if inv_temperature != 1.0:
+        total = 0.0
+        for v in range(V):
+            w = math.exp((row[v] - m) * inv_temperature)
+            weights[v] = w
+            total += w
     if (0 < top_k < V) or top_p < 1.0:
         order[:] = np.argsort(-weights, kind="mergesort")
         keep = V if not 0 < top_k < V else top_k
@@ -109,6 +115,7 @@ def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms,
     z = np.empty((N, GH), dtype=WaaT.dtype)
     za = np.empty((N, GH), dtype=WaaT.dtype)
     x = np.empty((N, H), dtype=WaaT.dtype)
+    c_next = np.empty((N, H), dtype=WaaT.dtype)
     scratch = np.empty((N, H), dtype=WaaT.dtype)
     logits = np.empty((N, V), dtype=WaaT.dtype)
     order = np.empty(V, dtype=np.int64)
@@ -121,7 +128,7 @@ def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms,
         if all_done:
             out[k:] = -1
             return k
-        _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch)
+        _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
         np.dot(x, WyaT, logits)
         for n in range(N):
             if done[n]:
