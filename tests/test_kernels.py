@@ -58,26 +58,23 @@ def test_gradients_match_finite_differences(cell, layers):
         return total / count
 
     for name, param in model.params.items():
-        numeric = np.empty(param.shape)
-        for idx in np.ndindex(param.shape):
-            saved = param[idx]
-            param[idx] = saved + eps
-            plus = loss_at()
-            param[idx] = saved - eps
-            minus = loss_at()
-            param[idx] = saved
-            numeric[idx] = (plus - minus) / (2 * eps)
+        numeric = _centred_differences(param, loss_at, eps)
         np.testing.assert_allclose(result.grads[name], numeric, rtol=1e-5, atol=1e-8, err_msg=name)
-    numeric = np.empty(state.shape)
-    for idx in np.ndindex(state.shape):
-        saved = state[idx]
-        state[idx] = saved + eps
+    np.testing.assert_allclose(result.d_state, _centred_differences(state, loss_at, eps), rtol=1e-5, atol=1e-8)
+
+
+def _centred_differences(array, loss_at, eps):
+    """d loss / d array, element by element, perturbing the array in place."""
+    numeric = np.empty(array.shape)
+    for idx in np.ndindex(array.shape):
+        saved = array[idx]
+        array[idx] = saved + eps
         plus = loss_at()
-        state[idx] = saved - eps
+        array[idx] = saved - eps
         minus = loss_at()
-        state[idx] = saved
+        array[idx] = saved
         numeric[idx] = (plus - minus) / (2 * eps)
-    np.testing.assert_allclose(result.d_state, numeric, rtol=1e-5, atol=1e-8)
+    return numeric
 
 
 @pytest.mark.parametrize("cell", CELLS)

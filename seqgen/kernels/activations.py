@@ -65,3 +65,17 @@ def _sigmoid_impl(x):
     if x == types.float32:
         return lambda x: _HALF * _tanh_f32(_HALF * x) + _HALF
     return lambda x: 1.0 / (1.0 + math.exp(-x))
+
+
+@jit
+def add_sigmoid(x, y):
+    """x = sigmoid(x + y), in place, for two 1-d arrays (a loop LLVM vectorises)."""
+    for k in range(x.shape[0]):
+        x[k] = sigmoid(x[k] + y[k])
+
+
+@jit
+def add_tanh(x, y):
+    """x = tanh(x + y), in place, for two 1-d arrays."""
+    for k in range(x.shape[0]):
+        x[k] = tanh(x[k] + y[k])

@@ -7,13 +7,7 @@ expression: LLVM vectorises those, but gives up on a loop that mixes many arrays
 import numpy as np
 
 from seqgen._numba import jit
-from seqgen.kernels.activations import sigmoid, tanh
-
-
-@jit
-def _sigmoid_sum(x, y):
-    for k in range(x.shape[0]):
-        x[k] = sigmoid(x[k] + y[k])
+from seqgen.kernels.activations import add_sigmoid, tanh
 
 
 @jit
@@ -38,7 +32,7 @@ def gru_gates(z, za, bn, a_prev, hn, a_next):
     H = a_next.shape[1]
     for b in range(a_next.shape[0]):
         zb, zab = z[b], za[b]
-        _sigmoid_sum(zb[: 2 * H], zab[: 2 * H])
+        add_sigmoid(zb[: 2 * H], zab[: 2 * H])
         _candidate(zb[2 * H :], hn[b], zab[2 * H :], bn, zb[:H])
         _mix(a_next[b], zb[H : 2 * H], zb[2 * H :], a_prev[b])
 

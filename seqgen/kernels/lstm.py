@@ -6,19 +6,7 @@ expression: LLVM vectorises those, but gives up on a loop that mixes many arrays
 import numpy as np
 
 from seqgen._numba import jit
-from seqgen.kernels.activations import sigmoid, tanh
-
-
-@jit
-def _sigmoid_sum(x, y):
-    for k in range(x.shape[0]):
-        x[k] = sigmoid(x[k] + y[k])
-
-
-@jit
-def _tanh_sum(x, y):
-    for k in range(x.shape[0]):
-        x[k] = tanh(x[k] + y[k])
+from seqgen.kernels.activations import add_sigmoid, add_tanh, tanh
 
 
 @jit
@@ -38,9 +26,9 @@ def lstm_gates(z, za, c_prev, c_next, tanh_c, a_next):
     H = a_next.shape[1]
     for b in range(a_next.shape[0]):
         zb, zab = z[b], za[b]
-        _sigmoid_sum(zb[: 2 * H], zab[: 2 * H])
-        _tanh_sum(zb[2 * H : 3 * H], zab[2 * H : 3 * H])
-        _sigmoid_sum(zb[3 * H :], zab[3 * H :])
+        add_sigmoid(zb[: 2 * H], zab[: 2 * H])
+        add_tanh(zb[2 * H : 3 * H], zab[2 * H : 3 * H])
+        add_sigmoid(zb[3 * H :], zab[3 * H :])
         _cell(zb[:H], zb[H : 2 * H], zb[2 * H : 3 * H], zb[3 * H :], c_prev[b], c_next[b], tanh_c[b], a_next[b])
 
 
