@@ -4,6 +4,7 @@ Commands import what they need inside their bodies so that `seqgen --help` stays
 """
 
 import functools
+import os
 import warnings
 
 import click
@@ -34,8 +35,13 @@ def seqgen_command(f):
 
 @click.group()
 @click.version_option(__version__, prog_name="seqgen")
-def cli():
+@click.option("--threads", type=click.IntRange(1), envvar="SEQGEN_THREADS",
+              help="BLAS threads (default: all cores). Give each of several concurrent runs a share: "
+                   "OpenBLAS threads that outnumber the cores spin against each other.")
+def cli(threads):
     """Train recurrent networks on sequences (text, MIDI) and sample new ones."""
+    if threads:  # read by OpenBLAS when numpy/scipy load, which the commands import lazily
+        os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
 
 
 @cli.command()

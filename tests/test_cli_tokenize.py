@@ -118,3 +118,16 @@ def test_commands_do_not_import_numba(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t.txt")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "tokens: 2" in result.stdout
+
+
+def test_threads_option_limits_blas_threads_before_numpy_loads(tmp_path):
+    code = (
+        "import sys\n"
+        "from seqgen.cli import cli\n"
+        "sys.argv = ['seqgen', '--threads', '1', 'plugins']\n"
+        "try:\n    cli()\nexcept SystemExit:\n    pass\n"
+        "import os\n"
+        "assert os.environ['OPENBLAS_NUM_THREADS'] == '1'\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
