@@ -21,9 +21,9 @@ MODELS = ROOT / "seqgen" / "models"
 RECIPES = {
     "shakespeare": (
         "character-level LSTM (2 x 192) trained on tinyshakespeare",
-        "seqgen train corpora/tinyshakespeare.txt --cell lstm --hidden-size 192 --layers 2 --dropout 0.1 "
-        "--seq-length 100 --batch-size 32 --lr 0.002 --decay 0.95 --decay-every 1000 --clip-norm 5 "
-        "--clip-value 0 --steps 100000 --max-minutes 30 --eval-every 250 --seed 0 -o build/models/shakespeare.npz",
+        "seqgen train corpora/tinyshakespeare.txt -O separator '' --cell lstm --hidden-size 192 --layers 2 "
+        "--dropout 0.1 --seq-length 100 --batch-size 32 --lr 0.002 --decay 0.95 --decay-every 1000 --clip-norm 5 "
+        "--clip-value 0 --steps 9000 --eval-every 250 --seed 0 -o build/models/shakespeare.npz",
     ),
     "dinos": (
         "dinosaur names: the Sequence Models notes' tanh RNN (50 units, SGD 0.01, clip 5, one name per step)",

@@ -10,8 +10,6 @@ a crash or Ctrl-C mid-write leaves the previous checkpoint intact.
 """
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -19,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from seqgen import __version__
+from seqgen.atomic import write_atomically
 from seqgen.errors import CheckpointError, ConfigError, SeqgenError, ShapeError
 
 FORMAT = "seqgen-checkpoint"
@@ -49,17 +48,12 @@ def save(path, model, tokenizer, training=None, arrays=None, summary=None):
     content = {f"param/{k}": v for k, v in model.params.items()}
     content.update(arrays or {})
     content["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
             np.savez(f, **content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomically(path, write)
 
 
 def read(path):

@@ -375,23 +375,6 @@ def info(model_path):
 
 
 # ---------------------------------------------------------------------------------- sampling
-def _write_atomically(path, write):
-    """Call write(tmp_path), then rename tmp_path to path; on failure nothing is left behind."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @cli.command()
 @click.option("--model", "-m", "model_name", metavar="NAME|PATH",
               help="A checkpoint file or a shipped model (see `seqgen models`); default: the text model.")
@@ -425,6 +408,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
     import json
     from pathlib import Path
 
+    from seqgen.atomic import write_atomically
     from seqgen.generate import load_model, stream_text
     from seqgen.generate import sample as draw
     from seqgen.sampling import check_sampling_options
@@ -455,7 +439,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
         width = max(3, len(str(count)))
         for i, s in enumerate(samples, 1):
             path = directory / f"sample_{i:0{width}d}.mid"
-            _write_atomically(path, lambda tmp, s=s: tok.write(s.tokens, tmp, tempo=tempo, program=program,
+            write_atomically(path, lambda tmp, s=s: tok.write(s.tokens, tmp, tempo=tempo, program=program,
                                                                 velocity=velocity))
             paths.append(str(path))
     if fmt == "json":
@@ -472,7 +456,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
         click.echo(text, nl=False)
     else:
         target = Path(output) / "samples.json" if midi else Path(output)
-        _write_atomically(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        write_atomically(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 @cli.command()

@@ -93,3 +93,12 @@ def test_a_failed_write_leaves_the_previous_checkpoint(saved, monkeypatch):
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == [path.name]
     assert checkpoint.load(path).model.config == model.config
+
+
+def test_checkpoints_get_the_usual_file_permissions(saved):
+    import os
+
+    path, _, _ = saved
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

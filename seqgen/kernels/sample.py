@@ -17,22 +17,6 @@ from seqgen.kernels.rnn import rnn_gates
 
 
 @jit
-def _product(x, W, out):
-    """out = x @ W for x (N, K), W (K, M). For one stream a plain loop over W's rows, which
-    LLVM vectorises: it beats a BLAS call at this size, where the call itself dominates."""
-    if x.shape[0] != 1:
-        np.dot(x, W, out)
-        return
-    out[0, :] = 0.0
-    for k in range(W.shape[0]):
-        xk = x[0, k]
-        row = W[k]
-        o = out[0]
-        for j in range(W.shape[1]):
-            o[j] += xk * row[j]
-
-
-@jit
 def _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
     """Feed ids (N,) through every layer, updating state (L, S, N, n_a) in place; the top
     layer's output is left in x (N, n_a). New states go to separate arrays first: a gate loop
@@ -41,10 +25,10 @@ def _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scrat
         if l == 0:
             embed(ids, WaxT0, ba[0], z)
         else:
-            _product(x, WxT[l - 1], z)
+            np.dot(x, WxT[l - 1], z)
             z += ba[l]
         a = state[l, 0]
-        _product(a, WaaT[l], za)
+        np.dot(a, WaaT[l], za)
         if cell == 0:
             rnn_gates(z, za, x)
         elif cell == 1:
@@ -145,7 +129,7 @@ def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms,
             out[k:] = -1
             return k
         _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
-        _product(x, WyaT, logits)
+        np.dot(x, WyaT, logits)
         for n in range(N):
             if done[n]:
                 out[k, n] = -1
