@@ -18,8 +18,9 @@ def _echo_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def seqgen_command(f):
-    """Wrap a command: SeqgenError -> one-line click error (exit 1, no traceback); warnings
-    are printed as "warning: ..." lines on stderr as they happen."""
+    """Wrap a command: SeqgenError -> one-line click error (exit 1, no traceback); Ctrl-C ->
+    "interrupted" (exit 130, no traceback); warnings are printed as "warning: ..." lines on
+    stderr as they happen."""
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
@@ -29,6 +30,9 @@ def seqgen_command(f):
                 return f(*args, **kwargs)
             except SeqgenError as e:
                 raise click.ClickException(" ".join(str(e).splitlines())) from None
+            except KeyboardInterrupt:  # outputs are written atomically, so nothing half-written stays
+                click.echo("\ninterrupted", err=True)
+                raise SystemExit(130) from None
 
     return wrapper
 

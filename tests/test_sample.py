@@ -211,3 +211,15 @@ def test_failed_output_leaves_nothing_behind(names_model, tmp_path):
     r = run("sample", "-m", names_model, "--prime", "#", "-o", tmp_path / "out.txt")
     assert r.exit_code == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_sampling_exits_quietly_and_leaves_no_file(names_model, tmp_path, monkeypatch):
+    import seqgen.generate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(seqgen.generate, "sample", interrupted)
+    r = run("sample", "-m", names_model, "-n", "3", "-o", tmp_path / "out.txt")
+    assert r.exit_code == 130 and "interrupted" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []
