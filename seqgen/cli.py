@@ -127,19 +127,6 @@ def _given(ctx, name):
     return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.DEFAULT_MAP)
 
 
-def _corpus_ids(tok, path):
-    """Read a corpus with a fitted tokenizer -> int32 ids (unknown tokens: <UNK> or error)."""
-    import numpy as np
-
-    from seqgen.errors import TokenizerError
-
-    docs = tok.read(path)
-    try:
-        return np.concatenate([tok.encode(d) for d in docs]).astype(np.int32)
-    except TokenizerError as e:
-        raise TokenizerError(f"{path}: {e}") from None
-
-
 @cli.command()
 @click.argument("corpus", type=click.Path(exists=True), required=False)
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
@@ -191,11 +178,12 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
           valid_fraction, valid_path, eval_every, patience, max_minutes, seed, output, resume, sample_every,
           sample_length, log_path, quiet):
     """Train a model on CORPUS (a file or a directory) and save checkpoints."""
+    import itertools
     import json
     import sys
     import time
 
-    from seqgen.data import make_windows, split_validation
+    from seqgen.data import encode_corpus, make_windows, split_validation
     from seqgen.train import Trainer, TrainOptions, best_path
 
     run = dict(mode=mode, batch_size=batch_size, seq_length=seq_length, steps=steps, epochs=epochs,
@@ -228,21 +216,22 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
 
         options_ = TrainOptions(**run)
         tok = get_tokenizer(tokenizer_name)(**dict(options))
-        docs = tok.read(corpus)
-        tok.fit(docs + (tok.read(valid_path) if valid_path else []))
+        tok.fit(itertools.chain(tok.iter_documents(corpus), tok.iter_documents(valid_path) if valid_path else ()))
         model = Model.create(cell, len(tok.vocab), hidden_size, layers, seed=seed, dtype=dtype, init=init)
     sep_id = tok.vocab.index(tok.separator) if tok.separator is not None else None
-    ids = _corpus_ids(tok, corpus)
+    ids = encode_corpus(tok, corpus)
     if valid_path:
-        train_ids, valid_ids = ids, _corpus_ids(tok, valid_path)
+        train_data, valid_data = split_validation(ids, sep_id, options_.mode, 0.0)[0], encode_corpus(tok, valid_path)
     else:
-        train_ids, valid_ids = split_validation(ids, sep_id, options_.mode, valid_fraction, options_.seed)
+        train_data, valid_data = split_validation(ids, sep_id, options_.mode, valid_fraction, options_.seed)
     o = options_
-    train_windows = make_windows(o.mode, train_ids, sep_id, o.batch_size, o.seq_length, o.seed, what=str(corpus))
+    train_windows = make_windows(o.mode, train_data, sep_id, o.batch_size, o.seq_length, o.seed, what=str(corpus))
     valid_windows = None
-    if valid_ids is not None:
-        valid_b = max(1, min(o.batch_size, (len(valid_ids) - 1) // o.seq_length))
-        valid_windows = make_windows(o.mode, valid_ids, sep_id, valid_b, o.seq_length, o.seed, shuffle=False,
+    if valid_data is not None:
+        valid_b = o.batch_size
+        if o.mode == "stream":  # as many streams as a short validation text allows
+            valid_b = max(1, min(o.batch_size, (len(valid_data) - 1) // o.seq_length))
+        valid_windows = make_windows(o.mode, valid_data, sep_id, valid_b, o.seq_length, o.seed, shuffle=False,
                                      what="validation data")
     trainer = Trainer(model, tok, train_windows, valid_windows, o, output,
                       extra_meta={"corpus": str(corpus), "valid_path": valid_path, "valid_fraction": valid_fraction})
@@ -310,12 +299,12 @@ def eval_(model_path, corpus, batch_size, seq_length):
     import math
 
     from seqgen import checkpoint
-    from seqgen.data import make_windows
+    from seqgen.data import encode_corpus, make_windows
     from seqgen.train import mean_loss
 
     ckpt = checkpoint.load(model_path)
     tok = ckpt.tokenizer
-    ids = _corpus_ids(tok, corpus)
+    ids = encode_corpus(tok, corpus)
     mode = (ckpt.training or {}).get("options", {}).get("mode", "stream")
     sep_id = tok.vocab.index(tok.separator) if tok.separator is not None else None
     if mode == "stream":

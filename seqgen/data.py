@@ -12,13 +12,42 @@
 A window is addressed by (epoch, cursor), so training can stop and resume at the same place.
 """
 
+import tempfile
 from typing import NamedTuple
 
 import numpy as np
 
-from seqgen.errors import ConfigError, CorpusError
+from seqgen.errors import ConfigError, CorpusError, TokenizerError
 
 MODES = ("stream", "items")
+IN_MEMORY_TOKENS = 50_000_000  # above this, encoded ids spill to a memory-mapped temporary file
+
+
+def encode_corpus(tokenizer, path, in_memory_tokens=IN_MEMORY_TOKENS):
+    """A corpus (file or directory) -> int32 ids of all its documents, read and encoded one
+    document at a time. Up to ``in_memory_tokens`` ids stay in memory; beyond that they go to
+    an anonymous temporary file that is memory-mapped, so a corpus of many files larger than
+    memory needs memory only for its largest file. Unknown tokens: see Tokenizer.encode."""
+    chunks, total, spill = [], 0, None
+    for document in tokenizer.iter_documents(path):
+        try:
+            ids = tokenizer.encode(document).astype(np.int32)
+        except TokenizerError as e:
+            raise TokenizerError(f"{path}: {e}") from None
+        total += len(ids)
+        if spill is None and total > in_memory_tokens:
+            spill = tempfile.TemporaryFile()  # unlinked at once: nothing is left behind
+            for chunk in chunks:
+                chunk.tofile(spill)
+            chunks = []
+        if spill is None:
+            chunks.append(ids)
+        else:
+            ids.tofile(spill)
+    if spill is None:
+        return np.concatenate(chunks)
+    spill.flush()
+    return np.memmap(spill, dtype=np.int32, mode="r+", shape=(total,))
 
 
 class Window(NamedTuple):
@@ -131,32 +160,41 @@ class ItemWindows:
         return out
 
 
-def make_windows(mode, ids, separator_id, batch_size, seq_length, seed=0, shuffle=True, what="corpus"):
-    """The window source for a mode ("stream" or "items")."""
+def _checked_separator(separator_id):
+    if separator_id is None:
+        raise ConfigError("items mode needs a tokenizer with an item separator (e.g. chars with separator '\\n')")
+    return separator_id
+
+
+def make_windows(mode, data, separator_id, batch_size, seq_length, seed=0, shuffle=True, what="corpus"):
+    """The window source for a mode ("stream" or "items"). data: ids, or (items mode) a list of
+    items as ``split_validation`` returns."""
     if mode == "stream":
-        return StreamWindows(ids, batch_size, seq_length, what)
+        return StreamWindows(data, batch_size, seq_length, what)
     if mode == "items":
-        if separator_id is None:
-            raise ConfigError("items mode needs a tokenizer with an item separator (e.g. chars with separator '\\n')")
-        return ItemWindows(split_items(ids, separator_id), separator_id, batch_size, seq_length, seed, shuffle, what)
+        items = split_items(data, _checked_separator(separator_id)) if isinstance(data, np.ndarray) else data
+        return ItemWindows(items, separator_id, batch_size, seq_length, seed, shuffle, what)
     raise ConfigError(f"unknown mode {mode!r}; choose stream or items")
 
 
 def split_validation(ids, separator_id, mode, fraction, seed=0):
-    """(train ids, valid ids): the last ``fraction`` of the tokens (stream mode), or a seeded
-    random ``fraction`` of the items (items mode); they never overlap."""
+    """(train, valid) data for ``make_windows``: in stream mode the first and the last
+    ``fraction`` of the ids; in items mode lists of items, a seeded random ``fraction`` of them
+    held out. Both are views into ``ids`` (no copy); they never overlap. valid is None when
+    fraction is 0."""
     if not 0 <= fraction < 1:
         raise ConfigError(f"validation fraction must be in [0, 1), got {fraction}")
-    if fraction == 0:
-        return ids, None
     if mode == "items":
-        items = split_items(ids, separator_id)
+        items = split_items(ids, _checked_separator(separator_id))
+        if fraction == 0:
+            return items, None
         n_valid = max(1, int(round(len(items) * fraction)))
         if n_valid >= len(items):
             raise CorpusError(f"corpus has {len(items)} items: too few to hold out {fraction:.0%} for validation")
-        order = np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))
-        def pick(idx):
-            return np.concatenate([items[i] for i in sorted(idx)]).astype(np.int32)
-        return pick(order[n_valid:]), pick(order[:n_valid])
+        held_out = set(np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))[:n_valid].tolist())
+        return ([item for i, item in enumerate(items) if i not in held_out],
+                [item for i, item in enumerate(items) if i in held_out])
+    if fraction == 0:
+        return ids, None
     cut = int(len(ids) * (1 - fraction))
     return ids[:cut], ids[cut:]

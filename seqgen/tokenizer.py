@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
@@ -160,8 +161,13 @@ class Tokenizer(ABC):
         """A corpus file or directory -> documents (one per file), each a list of tokens ending
         with the separator (when there is one). Unusable files in a directory are skipped with
         a warning; CorpusError if none is usable."""
+        return list(self.iter_documents(path))
+
+    def iter_documents(self, path: str | Path) -> Iterator[list[str]]:
+        """Like `read`, one document at a time, so a large directory corpus is never held in
+        memory whole."""
         files = corpus_files(path, self.suffixes)
-        documents, bad = [], 0
+        used, bad = 0, 0
         for file in files:
             try:
                 tokens = self.read_file(file)
@@ -175,12 +181,12 @@ class Tokenizer(ABC):
                 continue
             if self.separator is not None and tokens[-1:] != [self.separator]:
                 tokens.append(self.separator)
-            documents.append(tokens)
-        if not documents:
+            used += 1
+            yield tokens
+        if not used:
             raise CorpusError(f"{path}: no usable files ({bad} skipped)")
         if bad:
             warnings.warn(f"{path}: skipped {bad} of {len(files)} files", stacklevel=2)
-        return documents
 
     def parse_prime(self, text: str) -> list[str]:
         """A user's prime text -> tokens (not checked against the vocabulary)."""
@@ -192,8 +198,9 @@ class Tokenizer(ABC):
 
     # -- vocabulary ------------------------------------------------------------------------
 
-    def fit(self, documents: list[list[str]]) -> None:
-        """Set `vocab` from documents: `specials` first, then `select_vocab(counts)`."""
+    def fit(self, documents: Iterable[list[str]]) -> None:
+        """Set `vocab` from documents (any iterable, read once): `specials` first, then
+        `select_vocab(counts)`."""
         counts = Counter(tok for doc in documents for tok in doc)
         if not counts:
             raise CorpusError("cannot fit a vocabulary on an empty corpus")

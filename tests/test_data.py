@@ -58,11 +58,58 @@ def test_validation_split_never_overlaps():
     assert len(valid) == 100 and set(train).isdisjoint(valid)
     items = np.concatenate([[i, i + 1000, 0] for i in range(1, 51)]).astype(np.int32)
     train, valid = split_validation(items, 0, "items", 0.2, seed=1)
-    t_items = {tuple(x) for x in split_items(train, 0)}
-    v_items = {tuple(x) for x in split_items(valid, 0)}
+    t_items = {tuple(x) for x in train}
+    v_items = {tuple(x) for x in valid}
     assert len(v_items) == 10 and len(t_items) == 40 and t_items.isdisjoint(v_items)
+    assert all(np.shares_memory(x, items) for x in train + valid)  # views, no copy
 
 
 def test_items_mode_needs_a_separator():
     with pytest.raises(ConfigError, match="separator"):
         make_windows("items", np.arange(10), None, 2, 4)
+
+
+def test_encode_corpus_streams_documents_and_spills_to_a_memory_map(tmp_path):
+    from seqgen.data import encode_corpus
+    from seqgen.plugins import get_tokenizer
+
+    for i in range(5):
+        (tmp_path / f"{i}.txt").write_text(f"file {i}: " + "abc" * (i + 1))
+    tok = get_tokenizer("chars")()
+    tok.fit(tok.iter_documents(tmp_path))
+    in_memory = encode_corpus(tok, tmp_path)
+    spilled = encode_corpus(tok, tmp_path, in_memory_tokens=10)
+    assert not isinstance(in_memory, np.memmap) and isinstance(spilled, np.memmap)
+    np.testing.assert_array_equal(in_memory, spilled)
+    expected = np.concatenate([tok.encode(d) for d in tok.read(tmp_path)])
+    np.testing.assert_array_equal(in_memory, expected)
+    windows = make_windows("stream", spilled, None, 2, 4)
+    np.testing.assert_array_equal(windows.window(0, 1).inputs, make_windows("stream", in_memory, None, 2, 4)
+                                  .window(0, 1).inputs)
+    items = make_windows("items", spilled, tok.vocab.index("\n"), 2, 4)
+    assert items.windows_in_epoch(0) > 0
+
+
+def test_training_on_a_memory_mapped_corpus_is_identical(tmp_path, cli_run, monkeypatch):
+    import seqgen.data
+    from seqgen import checkpoint
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(4):
+        (corpus / f"{i}.txt").write_text(" ".join(f"word{j % 7}" for j in range(i * 50, i * 50 + 120)))
+    args = ["train", corpus, "--hidden-size", "8", "--seq-length", "8", "--batch-size", "4", "--steps", "5", "-q"]
+    assert cli_run(*args, "-o", tmp_path / "a.npz").exit_code == 0
+    original, kinds = seqgen.data.encode_corpus, []
+
+    def spilling(tok, path):
+        ids = original(tok, path, in_memory_tokens=100)
+        kinds.append(type(ids))
+        return ids
+
+    monkeypatch.setattr(seqgen.data, "encode_corpus", spilling)
+    assert cli_run(*args, "-o", tmp_path / "b.npz").exit_code == 0
+    assert kinds == [np.memmap]
+    a, b = checkpoint.load(tmp_path / "a.npz"), checkpoint.load(tmp_path / "b.npz")
+    for name in a.model.params:
+        np.testing.assert_array_equal(a.model.params[name], b.model.params[name])
