@@ -311,7 +311,7 @@ def eval_(model_path, corpus, batch_size, seq_length):
         seq_length = max(1, min(seq_length, len(ids) - 1))
         batch_size = max(1, min(batch_size, (len(ids) - 1) // seq_length))
     windows = make_windows(mode, ids, sep_id, batch_size, seq_length, shuffle=False, what=str(corpus))
-    loss = mean_loss(ckpt.model, windows.all_windows())
+    loss = mean_loss(ckpt.model, windows.iter_windows())
     click.echo(f"tokens: {windows.num_tokens}")
     click.echo(f"loss: {loss:.4f} nats/token")
     click.echo(f"perplexity: {math.exp(loss):.3f}")

@@ -95,9 +95,9 @@ class StreamWindows:
         return Window(np.ascontiguousarray(self.inputs[:, sl].T), np.ascontiguousarray(self.targets[:, sl].T),
                       cursor == 0)
 
-    def all_windows(self):
+    def iter_windows(self):
         """Every window of one pass, in order (for evaluation)."""
-        return [self.window(0, c) for c in range(self.windows_in_epoch(0))]
+        return (self.window(0, c) for c in range(self.windows_in_epoch(0)))
 
 
 class ItemWindows:
@@ -150,14 +150,13 @@ class ItemWindows:
         used = max(1, int((targets >= 0).any(axis=1).nonzero()[0].max(initial=0)) + 1)
         return Window(inputs[:used], targets[:used], w == 0)
 
-    def all_windows(self):
-        order = np.arange(len(self.items))
-        out = []
-        for b in range(0, len(order), self.batch_size):
-            batch = order[b : b + self.batch_size]
+    def iter_windows(self):
+        """Every window of one pass over all items, in file order (for evaluation)."""
+        for b in range(0, len(self.items), self.batch_size):
+            batch = np.arange(b, min(b + self.batch_size, len(self.items)))
             longest = max(len(self.items[i]) for i in batch)
-            out.extend(self._window(batch, w) for w in range(-(-longest // self.seq_length)))
-        return out
+            for w in range(-(-longest // self.seq_length)):
+                yield self._window(batch, w)
 
 
 def _checked_separator(separator_id):

@@ -103,6 +103,7 @@ class Trainer:
         self.saved_step = None
         self.stop_reason = None
         self.elapsed = 0.0  # seconds of training so far, across resumes
+        self._valid_windows = None
         self._started = None
         self._interrupted = False
 
@@ -211,7 +212,9 @@ class Trainer:
                   "tokens_per_s": round(tokens_per_s, 1)}
         improved = False
         if self.valid is not None:
-            valid = mean_loss(self.model, self.valid.all_windows())
+            if self._valid_windows is None:  # built once: evaluation runs many times
+                self._valid_windows = list(self.valid.iter_windows())
+            valid = mean_loss(self.model, self._valid_windows)
             record["valid_loss"] = valid
             improved = valid < self.best_valid
             if improved:
