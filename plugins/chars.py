@@ -6,7 +6,7 @@ from pathlib import Path
 
 from seqgen.errors import ConfigError, CorpusError
 from seqgen.hookspecs import hookimpl
-from seqgen.tokenizer import UNK, Option, Tokenizer, read_text
+from seqgen.tokenizer import UNK, Option, Tokenizer, iter_text, read_text
 
 
 class CharTokenizer(Tokenizer):
@@ -38,6 +38,10 @@ class CharTokenizer(Tokenizer):
         if not text.strip():
             raise CorpusError(f"{path}: empty (no text)")
         return self.parse_prime(text)
+
+    def read_file_pieces(self, path: Path):
+        for text in iter_text(path):
+            yield self.parse_prime(text)
 
     def parse_prime(self, text: str) -> list[str]:
         return list(text.lower() if self.config["lower"] else text)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from seqgen.errors import ConfigError, CorpusError
 from seqgen.hookspecs import hookimpl
-from seqgen.tokenizer import UNK, Option, Tokenizer, read_text
+from seqgen.tokenizer import UNK, Option, Tokenizer, iter_text, read_text
 
 # A word (letters/digits, with inner apostrophes as in "don't"), a line break, or any other
 # single non-space character (punctuation); other whitespace only separates tokens.
@@ -50,6 +50,10 @@ class WordTokenizer(Tokenizer):
         if not any(tok != "\n" for tok in tokens):
             raise CorpusError(f"{path}: empty (no words)")
         return tokens
+
+    def read_file_pieces(self, path: Path):
+        for text in iter_text(path):
+            yield self.parse_prime(text)
 
     def parse_prime(self, text: str) -> list[str]:
         return TOKEN_RE.findall(text.lower() if self.config["lower"] else text)

@@ -7,6 +7,7 @@ strings), fits a vocabulary, maps tokens to int32 ids and back, and writes gener
 
 from __future__ import annotations
 
+import codecs
 import warnings
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -98,6 +99,44 @@ def read_text(path: str | Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+LARGE_FILE_BYTES = 64 << 20  # files larger than this are read in pieces (iter_text)
+TEXT_PIECE_CHARS = 8 << 20  # about this many characters per piece
+
+
+def iter_text(path: str | Path, piece_chars: int | None = None) -> Iterator[str]:
+    """A UTF-8 text file in pieces of about ``piece_chars`` characters, each ending at a line
+    break where there is one (so no word or line end is cut), line ends normalised as by
+    `read_text`. The whole file is checked first, a block at a time, so a binary or non-UTF-8
+    file fails with CorpusError before any piece is returned."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                if b"\x00" in block:
+                    raise CorpusError(f"{path}: binary file (contains NUL bytes), not text")
+                decoder.decode(block)
+                offset += len(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{path}: not UTF-8 text (invalid byte at offset {offset + e.start})") from None
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read ({e.strerror or e})") from None
+    return _text_pieces(path, piece_chars or TEXT_PIECE_CHARS)
+
+
+def _text_pieces(path, piece_chars):
+    carry = ""
+    with open(path, encoding="utf-8-sig", newline=None) as f:  # newline=None: \r\n and \r -> \n
+        while block := f.read(piece_chars):
+            text = carry + block
+            cut = text.rfind("\n") + 1 or max(text.rfind(" "), text.rfind("\t")) + 1 or len(text)
+            carry = text[cut:]
+            yield text[:cut]
+    if carry:
+        yield carry
+
+
 def corpus_files(path: str | Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
     """A file -> [it]; a directory -> its non-hidden files (recursively, sorted), only those with
     one of `suffixes` (case-insensitive) when given. CorpusError if there are none."""
@@ -157,6 +196,11 @@ class Tokenizer(ABC):
     def read_file(self, path: Path) -> list[str]:
         """One corpus file -> its tokens. CorpusError naming the file if it is unusable."""
 
+    def read_file_pieces(self, path: Path) -> Iterator[list[str]]:
+        """A file too large to hold whole (over LARGE_FILE_BYTES) -> its tokens in pieces. The
+        default reads it whole; text tokenizers override it with `iter_text`."""
+        yield self.read_file(path)
+
     def read(self, path: str | Path) -> list[list[str]]:
         """A corpus file or directory -> documents (one per file), each a list of tokens ending
         with the separator (when there is one). Unusable files in a directory are skipped with
@@ -170,6 +214,10 @@ class Tokenizer(ABC):
         used, bad = 0, 0
         for file in files:
             try:
+                if file.stat().st_size > LARGE_FILE_BYTES:
+                    yield from self._pieces_of(file)
+                    used += 1
+                    continue
                 tokens = self.read_file(file)
                 if not tokens:
                     raise CorpusError(f"{file}: no tokens (empty file)")
@@ -187,6 +235,17 @@ class Tokenizer(ABC):
             raise CorpusError(f"{path}: no usable files ({bad} skipped)")
         if bad:
             warnings.warn(f"{path}: skipped {bad} of {len(files)} files", stacklevel=2)
+
+    def _pieces_of(self, file: Path) -> Iterator[list[str]]:
+        """A large file's tokens in pieces, the separator after the last one."""
+        pieces = self.read_file_pieces(file)
+        piece = next(pieces, [])
+        for following in pieces:
+            yield piece
+            piece = following
+        if self.separator is not None and piece[-1:] != [self.separator]:
+            piece = piece + [self.separator]
+        yield piece
 
     def parse_prime(self, text: str) -> list[str]:
         """A user's prime text -> tokens (not checked against the vocabulary)."""

@@ -113,3 +113,36 @@ def test_training_on_a_memory_mapped_corpus_is_identical(tmp_path, cli_run, monk
     a, b = checkpoint.load(tmp_path / "a.npz"), checkpoint.load(tmp_path / "b.npz")
     for name in a.model.params:
         np.testing.assert_array_equal(a.model.params[name], b.model.params[name])
+
+
+@pytest.mark.parametrize("name", ["chars", "words"])
+def test_large_files_are_read_in_pieces_with_the_same_tokens(tmp_path, monkeypatch, name):
+    import seqgen.tokenizer
+    from seqgen.plugins import get_tokenizer
+
+    text = "\ufeffFirst line, with words.\r\nZweite Zeile — ünïcode!\r\n\r\nthird\tline  ends" * 30
+    path = tmp_path / "big.txt"
+    path.write_bytes(text.encode("utf-8"))
+    tok = get_tokenizer(name)(separator="\n") if name == "chars" else get_tokenizer(name)()
+    whole = tok.read(path)
+    monkeypatch.setattr(seqgen.tokenizer, "LARGE_FILE_BYTES", 100)
+    monkeypatch.setattr(seqgen.tokenizer, "TEXT_PIECE_CHARS", 37)
+    pieces = tok.read(path)
+    assert len(whole) == 1 and len(pieces) > 10
+    assert [t for piece in pieces for t in piece] == whole[0]
+
+
+def test_a_large_binary_file_fails_before_any_piece(tmp_path, monkeypatch):
+    import seqgen.tokenizer
+    from seqgen.plugins import get_tokenizer
+
+    monkeypatch.setattr(seqgen.tokenizer, "LARGE_FILE_BYTES", 10)
+    (tmp_path / "a.txt").write_bytes(b"fine text " * 10)
+    (tmp_path / "b.txt").write_bytes(b"text " * 50 + b"\x00" + b"more " * 10)
+    (tmp_path / "c.txt").write_bytes(b"text " * 50 + b"\xff\xfe" + b"more " * 10)
+    tok = get_tokenizer("chars")()
+    with pytest.warns(UserWarning) as record:
+        docs = tok.read(tmp_path)
+    assert "".join(t for d in docs for t in d) == "fine text " * 10 + "\n"
+    messages = " ".join(str(w.message) for w in record)
+    assert "b.txt: binary file" in messages and "c.txt: not UTF-8 text (invalid byte at offset 250)" in messages
