@@ -75,23 +75,25 @@ def tokenize(corpus, tokenizer_name, options, top):
     from seqgen.tokenizer import UNK
 
     tok = get_tokenizer(tokenizer_name)(**dict(options))
-    documents = tok.read(corpus)
-    tok.fit(documents)
-    tokens = [t for doc in documents for t in doc]
-    ids = tok.encode(tokens)
-    counts = Counter(tokens)
+    counts, documents = Counter(), 0
+    for document in tok.iter_documents(corpus):  # one pass, one document in memory at a time
+        counts.update(document)
+        documents += 1
+    tok.fit_counts(counts)
+    total = counts.total()
     click.echo(f"tokenizer: {tok!r}")
-    click.echo(f"documents: {len(documents)}")
-    click.echo(f"tokens: {len(tokens)}")
+    click.echo(f"documents: {documents}")
+    click.echo(f"tokens: {total}")
     click.echo(f"vocabulary: {len(tok.vocab)} (distinct in corpus: {len(counts)})")
-    if UNK in tok.vocab:
-        unk_rate = float((ids == tok.vocab.index(UNK)).mean())
-        click.echo(f"{UNK} rate: {unk_rate:.2%}")
+    if UNK in tok.vocab:  # tokens outside the fitted vocabulary encode as <UNK>
+        vocab = set(tok.vocab)
+        unk = sum(n for t, n in counts.items() if t not in vocab or t == UNK)
+        click.echo(f"{UNK} rate: {unk / total:.2%}")
     else:
         click.echo(f"{UNK} rate: n/a (no {UNK} token)")
     click.echo(f"most frequent tokens (top {top}):")
     for t, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]:
-        click.echo(f"  {t!r:>16} {n:>10} {n / len(tokens):8.2%}")
+        click.echo(f"  {t!r:>16} {n:>10} {n / total:8.2%}")
 
 
 # ---------------------------------------------------------------------------------- training
@@ -183,7 +185,7 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
     import sys
     import time
 
-    from seqgen.data import encode_corpus, make_windows, split_validation
+    from seqgen.data import encode_corpus, evaluation_windows, make_windows, split_validation
     from seqgen.train import Trainer, TrainOptions, best_path
 
     run = dict(mode=mode, batch_size=batch_size, seq_length=seq_length, steps=steps, epochs=epochs,
@@ -218,7 +220,7 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
         tok = get_tokenizer(tokenizer_name)(**dict(options))
         tok.fit(itertools.chain(tok.iter_documents(corpus), tok.iter_documents(valid_path) if valid_path else ()))
         model = Model.create(cell, len(tok.vocab), hidden_size, layers, seed=seed, dtype=dtype, init=init)
-    sep_id = tok.vocab.index(tok.separator) if tok.separator is not None else None
+    sep_id = tok.separator_id
     ids = encode_corpus(tok, corpus)
     if valid_path:
         train_data, valid_data = split_validation(ids, sep_id, options_.mode, 0.0)[0], encode_corpus(tok, valid_path)
@@ -228,11 +230,7 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
     train_windows = make_windows(o.mode, train_data, sep_id, o.batch_size, o.seq_length, o.seed, what=str(corpus))
     valid_windows = None
     if valid_data is not None:
-        valid_b = o.batch_size
-        if o.mode == "stream":  # as many streams as a short validation text allows
-            valid_b = max(1, min(o.batch_size, (len(valid_data) - 1) // o.seq_length))
-        valid_windows = make_windows(o.mode, valid_data, sep_id, valid_b, o.seq_length, o.seed, shuffle=False,
-                                     what="validation data")
+        valid_windows = evaluation_windows(o.mode, valid_data, sep_id, o.batch_size, o.seq_length, "validation data")
     trainer = Trainer(model, tok, train_windows, valid_windows, o, output,
                       extra_meta={"corpus": str(corpus), "valid_path": valid_path, "valid_fraction": valid_fraction})
     if resume:
@@ -254,11 +252,11 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
             status["valid"] = f"valid {record['valid_loss']:.4f}"
 
     def on_sample(t):
-        from seqgen.sampling import generate
+        from seqgen.checkpoint import Checkpoint
+        from seqgen.generate import sample as draw
 
-        prime = [sep_id if sep_id is not None else 0]
-        g = generate(t.model, n=1, length=sample_length, prime=prime, stop_id=-1, seed=t.step)
-        click.echo(f"\n--- sample at step {t.step} ---\n{tok.render(tok.decode(g.samples[0]))}\n---")
+        [s] = draw(Checkpoint(t.model, tok, None, {}), length=sample_length, stop="", seed=t.step)
+        click.echo(f"\n--- sample at step {t.step} ---\n{s.text}\n---")
 
     status = {"valid": "", "rate": "", "tokens": 0, "since": time.perf_counter()}
     with click.progressbar(length=trainer.total_steps - trainer.step, label="training", file=sys.stderr,
@@ -299,18 +297,14 @@ def eval_(model_path, corpus, batch_size, seq_length):
     import math
 
     from seqgen import checkpoint
-    from seqgen.data import encode_corpus, make_windows
+    from seqgen.data import encode_corpus, evaluation_windows
     from seqgen.train import mean_loss
 
     ckpt = checkpoint.load(model_path)
     tok = ckpt.tokenizer
     ids = encode_corpus(tok, corpus)
-    mode = (ckpt.training or {}).get("options", {}).get("mode", "stream")
-    sep_id = tok.vocab.index(tok.separator) if tok.separator is not None else None
-    if mode == "stream":
-        seq_length = max(1, min(seq_length, len(ids) - 1))
-        batch_size = max(1, min(batch_size, (len(ids) - 1) // seq_length))
-    windows = make_windows(mode, ids, sep_id, batch_size, seq_length, shuffle=False, what=str(corpus))
+    mode = (ckpt.training or ckpt.summary or {}).get("options", {}).get("mode", "stream")
+    windows = evaluation_windows(mode, ids, tok.separator_id, batch_size, seq_length, str(corpus))
     loss = mean_loss(ckpt.model, windows.iter_windows())
     click.echo(f"tokens: {windows.num_tokens}")
     click.echo(f"loss: {loss:.4f} nats/token")

@@ -31,7 +31,7 @@ def encode_corpus(tokenizer, path, in_memory_tokens=IN_MEMORY_TOKENS):
     chunks, total, spill = [], 0, None
     for document in tokenizer.iter_documents(path):
         try:
-            ids = tokenizer.encode(document).astype(np.int32)
+            ids = tokenizer.encode(document)
         except TokenizerError as e:
             raise TokenizerError(f"{path}: {e}") from None
         total += len(ids)
@@ -174,6 +174,15 @@ def make_windows(mode, data, separator_id, batch_size, seq_length, seed=0, shuff
         items = split_items(data, _checked_separator(separator_id)) if isinstance(data, np.ndarray) else data
         return ItemWindows(items, separator_id, batch_size, seq_length, seed, shuffle, what)
     raise ConfigError(f"unknown mode {mode!r}; choose stream or items")
+
+
+def evaluation_windows(mode, data, separator_id, batch_size, seq_length, what="corpus"):
+    """Windows for one pass in order (evaluation). In stream mode B and T shrink to fit a short
+    text instead of failing."""
+    if mode == "stream":
+        seq_length = max(1, min(seq_length, len(data) - 1))
+        batch_size = max(1, min(batch_size, (len(data) - 1) // seq_length))
+    return make_windows(mode, data, separator_id, batch_size, seq_length, shuffle=False, what=what)
 
 
 def split_validation(ids, separator_id, mode, fraction, seed=0):

@@ -70,12 +70,16 @@ def plan(ckpt, prime=None, prime_midi=None, stop=None, unknown="error", include_
     shown = tok.decode(ids) if include_prime else []
     if len(ids) == 0:  # start from "start of item", or a line break, or the first token
         vocab = tok.vocab
-        start = tok.separator if tok.separator is not None else ("\n" if "\n" in vocab else None)
-        start_id = vocab.index(start) if start is not None else int(np.random.default_rng(seed).integers(len(vocab)))
+        if tok.separator_id is not None:
+            start_id = tok.separator_id
+        elif "\n" in vocab:
+            start_id = vocab.index("\n")
+        else:
+            start_id = int(np.random.default_rng(seed).integers(len(vocab)))
         ids = np.array([start_id], dtype=np.int32)
     stop_id, stop_text = -1, None
     if stop is None:
-        stop_id = tok.vocab.index(tok.separator) if tok.separator is not None else -1
+        stop_id = -1 if tok.separator_id is None else tok.separator_id
     elif stop != "":
         stop_tokens = tok.parse_prime(stop)
         if len(stop_tokens) == 1 and stop_tokens[0] in tok.vocab:

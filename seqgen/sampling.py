@@ -33,17 +33,22 @@ def check_sampling_options(n, length, temperature, top_k, top_p):
         raise ConfigError(f"top-p must be in (0, 1], got {top_p}")
 
 
+def _checked_prime(model, prime):
+    """A non-empty 1-d array of valid token ids, or ShapeError."""
+    prime = np.asarray(prime)
+    if prime.ndim != 1 or prime.size == 0 or not np.issubdtype(prime.dtype, np.integer):
+        raise ShapeError("the primer must be a non-empty 1-d array of token ids")
+    if prime.min() < 0 or prime.max() >= model.config.vocab_size:
+        raise ShapeError(f"primer ids must be in [0, {model.config.vocab_size})")
+    return prime
+
+
 class _Sampler:
-    """Kernel arguments for one model and one batch of streams."""
+    """Kernel arguments for one model and one batch of streams (options already checked)."""
 
     def __init__(self, model, n, prime, temperature, top_k, top_p, greedy, stop_id, seed):
-        check_sampling_options(n, 1, temperature, top_k, top_p)
         c, p = model.config, model.params
-        prime = np.asarray(prime)
-        if prime.ndim != 1 or prime.size == 0 or not np.issubdtype(prime.dtype, np.integer):
-            raise ShapeError("the primer must be a non-empty 1-d array of token ids")
-        if prime.min() < 0 or prime.max() >= c.vocab_size:
-            raise ShapeError(f"primer ids must be in [0, {c.vocab_size})")
+        prime = _checked_prime(model, prime)
         H, GH, L, dt = c.hidden_size, c.gates * c.hidden_size, c.num_layers, model.dtype
         self.cell = CELL_CODES[c.cell]
         self.WaxT0 = p["l0.Wax"].T
@@ -104,9 +109,7 @@ def beam_search(model, beam=4, n=1, length=100, prime=(0,), stop_id=-1):
         raise ConfigError(f"beam width must be >= 1, got {beam}")
     if n > beam:
         raise ConfigError(f"cannot return {n} samples from a beam of {beam}; use --beam >= -n")
-    prime = np.asarray(prime)
-    if prime.ndim != 1 or prime.size == 0 or prime.min() < 0 or prime.max() >= model.config.vocab_size:
-        raise ShapeError("the primer must be a non-empty 1-d array of valid token ids")
+    prime = _checked_prime(model, prime)
     state = model.run(prime[:-1, None]) if prime.size > 1 else model.initial_state(1)
     seqs = [[]]
     scores = np.zeros(1)

@@ -186,6 +186,11 @@ class Tokenizer(ABC):
         return None
 
     @property
+    def separator_id(self) -> int | None:
+        """The separator's id in the fitted vocabulary, or None without a separator."""
+        return None if self.separator is None else self._ids[self.separator]
+
+    @property
     def specials(self) -> list[str]:
         """Tokens that are always in the vocabulary, first and in this order."""
         return [self.separator] if self.separator is not None else []
@@ -258,9 +263,12 @@ class Tokenizer(ABC):
     # -- vocabulary ------------------------------------------------------------------------
 
     def fit(self, documents: Iterable[list[str]]) -> None:
-        """Set `vocab` from documents (any iterable, read once): `specials` first, then
-        `select_vocab(counts)`."""
-        counts = Counter(tok for doc in documents for tok in doc)
+        """Set `vocab` from documents (any iterable, read once); see `fit_counts`."""
+        self.fit_counts(Counter(tok for doc in documents for tok in doc))
+
+    def fit_counts(self, counts: Counter) -> None:
+        """Set `vocab` from token counts: `specials` first, then `select_vocab(counts)`."""
+        counts = Counter(counts)
         if not counts:
             raise CorpusError("cannot fit a vocabulary on an empty corpus")
         for tok in self.specials:

@@ -7,6 +7,7 @@ checkpoint, so N steps + resume + N steps equals 2N steps bit for bit.
 """
 
 import math
+import shutil
 import signal
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from seqgen import checkpoint
+from seqgen.atomic import write_atomically
 from seqgen.clip import clip_by_norm, clip_by_value
 from seqgen.errors import ConfigError, TrainingError
 from seqgen.optim import Optimizer
@@ -187,10 +189,11 @@ class Trainer:
                                 f"Try a lower --lr or gradient clipping.")
         grads = result.grads
         count = int((window.targets >= 0).sum())
-        if o.reduction == "sum":  # summed over time steps, averaged over the batch (the notes' loss)
-            factor = count / window.inputs.shape[1]
+        scale = 1.0  # "sum": the loss summed over time steps, averaged over the batch (the notes')
+        if o.reduction == "sum":
+            scale = count / window.inputs.shape[1]
             for g in grads.values():
-                g *= factor
+                g *= scale
         if o.clip_value:
             clip_by_value(grads, o.clip_value)
         if o.clip_norm:
@@ -199,7 +202,7 @@ class Trainer:
         self.carried = result.state
         self.step += 1
         self.cursor += 1
-        loss = result.loss * (count / window.inputs.shape[1] if o.reduction == "sum" else 1.0)
+        loss = result.loss * scale
         # exponential moving average, as the notes' smooth(): 0.999 old + 0.001 new
         self.smoothed = loss if self.smoothed is None else 0.999 * self.smoothed + 0.001 * loss
         return loss, count
@@ -223,8 +226,8 @@ class Trainer:
                 self.bad_evals += 1
         self.history.append(record)
         self.save()
-        if improved:
-            self.save(best_path(self.output))
+        if improved:  # the checkpoint just written is the best one: copy it rather than save twice
+            write_atomically(best_path(self.output), lambda tmp: shutil.copyfile(self.output, tmp))
         return record
 
     def training_meta(self):
@@ -238,15 +241,15 @@ class Trainer:
             **self.extra_meta,
         }
 
-    def save(self, path=None):
+    def save(self):
+        """Write the training checkpoint (atomically) to the output path."""
         if self._started is not None:
             self.elapsed = time.perf_counter() - self._started
         arrays = {f"optim/{k}": v for k, v in self.optimizer.state_arrays().items()}
         if self.carried is not None:
             arrays["train/state"] = self.carried
-        checkpoint.save(path or self.output, self.model, self.tokenizer, self.training_meta(), arrays)
-        if path is None:
-            self.saved_step = self.step
+        checkpoint.save(self.output, self.model, self.tokenizer, self.training_meta(), arrays)
+        self.saved_step = self.step
 
     def _catch_interrupts(self):
         """Ctrl-C sets a flag checked between steps, so an update is never cut in half."""

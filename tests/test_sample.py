@@ -26,7 +26,7 @@ def _train(tmp, tok, corpus, mode, steps, cell="gru", hidden=24):
     docs = tok.read(corpus)
     tok.fit(docs)
     ids = np.concatenate([tok.encode(d) for d in docs])
-    sep = tok.vocab.index(tok.separator) if tok.separator else None
+    sep = tok.separator_id
     windows = make_windows(mode, ids, sep, 8, 16)
     path = tmp / "model.npz"
     opts = TrainOptions(mode=mode, batch_size=8, seq_length=16, steps=steps, eval_every=steps, lr=0.01)
