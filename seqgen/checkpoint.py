@@ -61,13 +61,19 @@ def read(path):
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):  # else numpy tries (and refuses) to read it as a pickle
+        raise CheckpointError(f"{path}: not a seqgen checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     except KeyError:
         raise CheckpointError(f"{path}: not a seqgen checkpoint (no metadata)") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):  # numpy's message suggests loading it unsafely; seqgen never does
+            raise CheckpointError(f"{path}: refused: it holds pickled objects, which seqgen never loads") from None
+        raise CheckpointError(f"{path}: not a readable seqgen checkpoint ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: not a readable seqgen checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a seqgen checkpoint")

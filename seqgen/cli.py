@@ -225,7 +225,8 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
     if valid_path:
         train_data, valid_data = split_validation(ids, sep_id, options_.mode, 0.0)[0], encode_corpus(tok, valid_path)
     else:
-        train_data, valid_data = split_validation(ids, sep_id, options_.mode, valid_fraction, options_.seed)
+        train_data, valid_data = split_validation(ids, sep_id, options_.mode, valid_fraction, options_.seed,
+                                                  what=str(corpus))
     o = options_
     train_windows = make_windows(o.mode, train_data, sep_id, o.batch_size, o.seq_length, o.seed, what=str(corpus))
     valid_windows = None

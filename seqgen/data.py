@@ -185,7 +185,7 @@ def evaluation_windows(mode, data, separator_id, batch_size, seq_length, what="c
     return make_windows(mode, data, separator_id, batch_size, seq_length, shuffle=False, what=what)
 
 
-def split_validation(ids, separator_id, mode, fraction, seed=0):
+def split_validation(ids, separator_id, mode, fraction, seed=0, what="corpus"):
     """(train, valid) data for ``make_windows``: in stream mode the first and the last
     ``fraction`` of the ids; in items mode lists of items, a seeded random ``fraction`` of them
     held out. Both are views into ``ids`` (no copy); they never overlap. valid is None when
@@ -198,7 +198,8 @@ def split_validation(ids, separator_id, mode, fraction, seed=0):
             return items, None
         n_valid = max(1, int(round(len(items) * fraction)))
         if n_valid >= len(items):
-            raise CorpusError(f"corpus has {len(items)} items: too few to hold out {fraction:.0%} for validation")
+            raise CorpusError(f"{what} has {len(items)} item(s): too few to hold out {fraction:.0%} for validation "
+                              "(use --valid-fraction 0 or --valid FILE)")
         held_out = set(np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))[:n_valid].tolist())
         return ([item for i, item in enumerate(items) if i not in held_out],
                 [item for i, item in enumerate(items) if i in held_out])

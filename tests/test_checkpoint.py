@@ -45,8 +45,9 @@ def test_a_pickled_array_is_refused(saved, tmp_path):
         content = {k: npz[k] for k in npz.files}
     content["param/by"] = np.array([object()], dtype=object)
     np.savez(bad, **content)
-    with pytest.raises(CheckpointError, match="evil.npz"):
+    with pytest.raises(CheckpointError, match="evil.npz: refused: it holds pickled objects") as e:
         checkpoint.load(bad)
+    assert "unsafely" not in str(e.value)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "no_meta", "wrong_shape"])
@@ -102,3 +103,11 @@ def test_checkpoints_get_the_usual_file_permissions(saved):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_file_that_is_not_an_npz_never_suggests_loading_it_unsafely(tmp_path):
+    bad = tmp_path / "notes.npz"
+    bad.write_text("garbage")
+    with pytest.raises(CheckpointError, match=r"notes.npz: not a seqgen checkpoint \(not an .npz archive\)") as e:
+        checkpoint.load(bad)
+    assert "allow_pickle" not in str(e.value) and "unsafely" not in str(e.value)

@@ -197,6 +197,7 @@ def test_early_stopping(cli_run, tmp_path, text_file):
         (b"\x00\x01\x02binary", [], "binary"),
         (b"abc", [], "too short for one window"),
         (b"aaaaaaaaaaaa", ["-O", "separator", ""], "one-token vocabulary"),
+        (b"justone", ["--mode", "items"], "corpus.txt has 1 item(s): too few to hold out 10% for validation"),
     ],
 )
 def test_bad_corpora_give_one_line(cli_run, tmp_path, content, args, message):
