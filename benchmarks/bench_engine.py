@@ -12,7 +12,7 @@ What is measured, per (cell, hidden H, layers L), batch B=32, window T=64, vocab
 1. training tokens/s (B·T tokens per step): forward + backward + clip by global norm 5 + Adam
    step, on random token windows, carrying the recurrent state from window to window as
    truncated BPTT does (PyTorch: the hidden state is detached between windows);
-2. single-stream sampling tokens/s: ``seqgen.sampling.generate(n=1)`` against the PyTorch loop a
+2. single-stream sampling tokens/s: ``seqgen.generation.sampler.generate(n=1)`` against the PyTorch loop a
    user writes: per token, under ``torch.no_grad()``, one step of the RNN module with the hidden
    state carried, Linear, softmax, ``torch.multinomial``, the sampled token fed back;
 3. 64-stream sampling tokens/s (n=64 streams advancing together; tokens counted over all streams).
@@ -59,9 +59,9 @@ import time
 import numpy as np
 
 from seqgen import Model
-from seqgen.clip import clip_by_norm
-from seqgen.optim import Optimizer
-from seqgen.sampling import generate
+from seqgen.generation.sampler import generate
+from seqgen.training.clip import clip_by_norm
+from seqgen.training.optim import Optimizer
 
 try:  # optional: PyTorch is only the yardstick
     import torch
@@ -345,12 +345,12 @@ def profile_config(cell, H, L, reps=20):
     to split them, the same T per-step products (and the same T gate calls) are timed alone."""
     import numba
 
+    from seqgen.generation.sampler import _Sampler
     from seqgen.kernels import gru as kgru
     from seqgen.kernels import lstm as klstm
     from seqgen.kernels import rnn as krnn
     from seqgen.kernels.loss import softmax_xent
     from seqgen.kernels.sample import _advance, sample_steps
-    from seqgen.sampling import _Sampler
 
     @numba.njit
     def dots_fwd(A, WaaT, za):  # the forward recurrence's per-step products only

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from seqgen.errors import ConfigError, CorpusError
-from seqgen.hookspecs import hookimpl
-from seqgen.tokenizer import UNK, Option, Tokenizer, iter_text, read_text
+from seqgen.plugins.hookspecs import hookimpl
+from seqgen.plugins.tokenizer import UNK, Option, Tokenizer, iter_text, read_text
 
 
 class CharTokenizer(Tokenizer):

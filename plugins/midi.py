@@ -18,8 +18,8 @@ from pathlib import Path
 import mido
 
 from seqgen.errors import ConfigError, CorpusError
-from seqgen.hookspecs import hookimpl
-from seqgen.tokenizer import Option, Tokenizer
+from seqgen.plugins.hookspecs import hookimpl
+from seqgen.plugins.tokenizer import Option, Tokenizer
 
 END = "<END>"
 STEP = "<STEP>"

@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from seqgen.errors import ConfigError, CorpusError
-from seqgen.hookspecs import hookimpl
-from seqgen.tokenizer import UNK, Option, Tokenizer, iter_text, read_text
+from seqgen.plugins.hookspecs import hookimpl
+from seqgen.plugins.tokenizer import UNK, Option, Tokenizer, iter_text, read_text
 
 # A word (letters/digits, with inner apostrophes as in "don't"), a line break, or any other
 # single non-space character (punctuation); other whitespace only separates tokens.

@@ -60,7 +60,7 @@ def main(names):
         best = BUILD / f"{name}.best.npz"
         subprocess.run(seqgen + ["export", str(best), str(MODELS / f"{name}.npz")], cwd=ROOT, check=True)
         meta = json.loads(subprocess.run([sys.executable, "-c", (
-            "import json, sys; from seqgen import checkpoint; c = checkpoint.load(sys.argv[1]); "
+            "import json, sys; from seqgen.storage import checkpoint; c = checkpoint.load(sys.argv[1]); "
             "print(json.dumps({'valid_loss': c.summary['best_valid'], 'step': c.summary['step']}))"),
             str(MODELS / f"{name}.npz")], cwd=ROOT, check=True, capture_output=True, text=True).stdout)
         catalog[name] = {"file": f"{name}.npz", "description": description, "recipe": command, **meta}

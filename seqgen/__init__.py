@@ -20,11 +20,15 @@ from seqgen.errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Model": "seqgen.model",
-    "Tokenizer": "seqgen.tokenizer",
-    "hookimpl": "seqgen.hookspecs",
-    "sample": "seqgen.generate",
-    "load_model": "seqgen.generate",
+    "Model": "seqgen.engine.model",
+    "Tokenizer": "seqgen.plugins.tokenizer",
+    "Option": "seqgen.plugins.tokenizer",
+    "UNK": "seqgen.plugins.tokenizer",
+    "read_text": "seqgen.plugins.tokenizer",
+    "iter_text": "seqgen.plugins.tokenizer",
+    "hookimpl": "seqgen.plugins.hookspecs",
+    "sample": "seqgen.generation.samples",
+    "load_model": "seqgen.generation.samples",
 }
 
 
@@ -39,14 +43,18 @@ __all__ = [
     "ConfigError",
     "CorpusError",
     "Model",
+    "Option",
     "PluginError",
     "SeqgenError",
     "ShapeError",
     "Tokenizer",
     "TokenizerError",
     "TrainingError",
+    "UNK",
     "__version__",
     "hookimpl",
+    "iter_text",
     "load_model",
+    "read_text",
     "sample",
 ]

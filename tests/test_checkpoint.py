@@ -3,8 +3,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from seqgen import CheckpointError, Model, checkpoint
-from seqgen.plugins import make_plugin_manager
+from seqgen import CheckpointError, Model
+from seqgen.plugins.host import make_plugin_manager
+from seqgen.storage import checkpoint
 from seqgen_plugins.chars import CharTokenizer
 
 

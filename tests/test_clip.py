@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from seqgen import ConfigError
-from seqgen.clip import clip_by_norm, clip_by_value, global_norm
+from seqgen.training.clip import clip_by_norm, clip_by_value, global_norm
 
 
 def _grads():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from seqgen import ConfigError, CorpusError
-from seqgen.data import ItemWindows, StreamWindows, make_windows, split_items, split_validation
+from seqgen.training.data import ItemWindows, StreamWindows, make_windows, split_items, split_validation
 
 
 def test_stream_windows_continue_each_stream():
@@ -70,8 +70,8 @@ def test_items_mode_needs_a_separator():
 
 
 def test_encode_corpus_streams_documents_and_spills_to_a_memory_map(tmp_path):
-    from seqgen.data import encode_corpus
-    from seqgen.plugins import get_tokenizer
+    from seqgen.plugins.host import get_tokenizer
+    from seqgen.training.data import encode_corpus
 
     for i in range(5):
         (tmp_path / f"{i}.txt").write_text(f"file {i}: " + "abc" * (i + 1))
@@ -91,8 +91,8 @@ def test_encode_corpus_streams_documents_and_spills_to_a_memory_map(tmp_path):
 
 
 def test_training_on_a_memory_mapped_corpus_is_identical(tmp_path, cli_run, monkeypatch):
-    import seqgen.data
-    from seqgen import checkpoint
+    import seqgen.training.data
+    from seqgen.storage import checkpoint
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -100,14 +100,14 @@ def test_training_on_a_memory_mapped_corpus_is_identical(tmp_path, cli_run, monk
         (corpus / f"{i}.txt").write_text(" ".join(f"word{j % 7}" for j in range(i * 50, i * 50 + 120)))
     args = ["train", corpus, "--hidden-size", "8", "--seq-length", "8", "--batch-size", "4", "--steps", "5", "-q"]
     assert cli_run(*args, "-o", tmp_path / "a.npz").exit_code == 0
-    original, kinds = seqgen.data.encode_corpus, []
+    original, kinds = seqgen.training.data.encode_corpus, []
 
     def spilling(tok, path):
         ids = original(tok, path, in_memory_tokens=100)
         kinds.append(type(ids))
         return ids
 
-    monkeypatch.setattr(seqgen.data, "encode_corpus", spilling)
+    monkeypatch.setattr(seqgen.training.data, "encode_corpus", spilling)
     assert cli_run(*args, "-o", tmp_path / "b.npz").exit_code == 0
     assert kinds == [np.memmap]
     a, b = checkpoint.load(tmp_path / "a.npz"), checkpoint.load(tmp_path / "b.npz")
@@ -117,26 +117,26 @@ def test_training_on_a_memory_mapped_corpus_is_identical(tmp_path, cli_run, monk
 
 @pytest.mark.parametrize("name", ["chars", "words"])
 def test_large_files_are_read_in_pieces_with_the_same_tokens(tmp_path, monkeypatch, name):
-    import seqgen.tokenizer
-    from seqgen.plugins import get_tokenizer
+    import seqgen.plugins.tokenizer
+    from seqgen.plugins.host import get_tokenizer
 
     text = "\ufeffFirst line, with words.\r\nZweite Zeile — ünïcode!\r\n\r\nthird\tline  ends" * 30
     path = tmp_path / "big.txt"
     path.write_bytes(text.encode("utf-8"))
     tok = get_tokenizer(name)(separator="\n") if name == "chars" else get_tokenizer(name)()
     whole = tok.read(path)
-    monkeypatch.setattr(seqgen.tokenizer, "LARGE_FILE_BYTES", 100)
-    monkeypatch.setattr(seqgen.tokenizer, "TEXT_PIECE_CHARS", 37)
+    monkeypatch.setattr(seqgen.plugins.tokenizer, "LARGE_FILE_BYTES", 100)
+    monkeypatch.setattr(seqgen.plugins.tokenizer, "TEXT_PIECE_CHARS", 37)
     pieces = tok.read(path)
     assert len(whole) == 1 and len(pieces) > 10
     assert [t for piece in pieces for t in piece] == whole[0]
 
 
 def test_a_large_binary_file_fails_before_any_piece(tmp_path, monkeypatch):
-    import seqgen.tokenizer
-    from seqgen.plugins import get_tokenizer
+    import seqgen.plugins.tokenizer
+    from seqgen.plugins.host import get_tokenizer
 
-    monkeypatch.setattr(seqgen.tokenizer, "LARGE_FILE_BYTES", 10)
+    monkeypatch.setattr(seqgen.plugins.tokenizer, "LARGE_FILE_BYTES", 10)
     (tmp_path / "a.txt").write_bytes(b"fine text " * 10)
     (tmp_path / "b.txt").write_bytes(b"text " * 50 + b"\x00" + b"more " * 10)
     (tmp_path / "c.txt").write_bytes(b"text " * 50 + b"\xff\xfe" + b"more " * 10)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from seqgen import hookimpl, hookspecs
-from seqgen.plugins import get_tokenizers, make_plugin_manager
-from seqgen.tokenizer import Tokenizer
+from seqgen import hookimpl
+from seqgen.plugins import hookspecs
+from seqgen.plugins.host import get_tokenizers, make_plugin_manager
+from seqgen.plugins.tokenizer import Tokenizer
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqgen import Model
-from seqgen import reference as ref
+from seqgen.engine import reference as ref
 
 CELLS = ["rnn", "lstm", "gru"]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from seqgen import ConfigError
-from seqgen.optim import OPTIMIZERS, Optimizer
+from seqgen.training.optim import OPTIMIZERS, Optimizer
 
 
 def _reference_step(name, p, g, state, t, lr, momentum=0.0, beta1=0.9, beta2=0.999, rho=0.9, eps=1e-8):

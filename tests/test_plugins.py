@@ -12,7 +12,7 @@ import pytest
 
 from seqgen import hookimpl
 from seqgen.errors import PluginError
-from seqgen.plugins import (
+from seqgen.plugins.host import (
     get_plugin_manager,
     get_tokenizer,
     get_tokenizers,
@@ -20,7 +20,7 @@ from seqgen.plugins import (
     make_plugin_manager,
     tokenizer_from_dict,
 )
-from seqgen.tokenizer import Tokenizer
+from seqgen.plugins.tokenizer import Tokenizer
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 
@@ -39,7 +39,7 @@ def fake_install(site, dist, entry_points, modules):
 
 PLUGIN_CODE = '''
 from seqgen import hookimpl
-from seqgen.tokenizer import Tokenizer
+from seqgen.plugins.tokenizer import Tokenizer
 
 class {cls}(Tokenizer):
     name = "{tok}"

@@ -9,13 +9,13 @@ from click.testing import CliRunner
 from conftest import build_midi
 
 import seqgen
-from seqgen import checkpoint
 from seqgen.cli import cli
-from seqgen.data import make_windows
-from seqgen.generate import stream_text
-from seqgen.model import Model
-from seqgen.plugins import get_tokenizer
-from seqgen.train import Trainer, TrainOptions
+from seqgen.engine.model import Model
+from seqgen.generation.samples import stream_text
+from seqgen.plugins.host import get_tokenizer
+from seqgen.storage import checkpoint
+from seqgen.training.data import make_windows
+from seqgen.training.trainer import Trainer, TrainOptions
 
 NAMES = ("aardonyx abelisaurus achelousaurus achillobator acrocanthosaurus adamantisaurus aegyptosaurus "
          "aeolosaurus afrovenator agilisaurus alamosaurus albertosaurus allosaurus alvarezsaurus amargasaurus "
@@ -214,12 +214,12 @@ def test_failed_output_leaves_nothing_behind(names_model, tmp_path):
 
 
 def test_ctrl_c_while_sampling_exits_quietly_and_leaves_no_file(names_model, tmp_path, monkeypatch):
-    import seqgen.generate
+    import seqgen.generation.samples
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(seqgen.generate, "sample", interrupted)
+    monkeypatch.setattr(seqgen.generation.samples, "sample", interrupted)
     r = run("sample", "-m", names_model, "-n", "3", "-o", tmp_path / "out.txt")
     assert r.exit_code == 130 and "interrupted" in r.output and "Traceback" not in r.output
     assert list(tmp_path.iterdir()) == []

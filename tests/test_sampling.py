@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from seqgen import ConfigError, Model, ShapeError
-from seqgen.sampling import generate, stream
+from seqgen.generation.sampler import generate, stream
 
 
 @pytest.fixture(scope="module", params=["rnn", "lstm", "gru"])

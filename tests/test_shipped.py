@@ -7,7 +7,7 @@ import mido
 import pytest
 
 import seqgen
-from seqgen import checkpoint, shipped
+from seqgen.storage import checkpoint, shipped
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqgen.errors import ConfigError, CorpusError, TokenizerError
-from seqgen.plugins import get_tokenizer
+from seqgen.plugins.host import get_tokenizer
 
 Chars = get_tokenizer("chars")
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seqgen.errors import ConfigError, CorpusError
-from seqgen.plugins import get_tokenizer
+from seqgen.plugins.host import get_tokenizer
 
 Midi = get_tokenizer("midi")
 Q = 480  # ticks per beat of most fixtures; a grid step (spq=4) is 120 ticks

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqgen.errors import ConfigError, CorpusError
-from seqgen.plugins import get_tokenizer
+from seqgen.plugins.host import get_tokenizer
 
 Words = get_tokenizer("words")
 

@@ -5,7 +5,8 @@ import signal
 import numpy as np
 import pytest
 
-from seqgen import TrainingError, checkpoint
+from seqgen import TrainingError
+from seqgen.storage import checkpoint
 
 NAMES = ("aardonyx abelisaurus achelousaurus achillobator acrocanthosaurus adamantisaurus "
          "aegyptosaurus aeolosaurus afrovenator agilisaurus alamosaurus albertosaurus allosaurus "
@@ -88,9 +89,9 @@ def test_dinosaurus_recipe_short_run_loss_falls(cli_run, tmp_path, names_file):
 
 
 def test_ctrl_c_saves_and_resume_continues(tmp_path, text_file):
-    from seqgen.data import make_windows
-    from seqgen.model import Model
-    from seqgen.train import Trainer, TrainOptions
+    from seqgen.engine.model import Model
+    from seqgen.training.data import make_windows
+    from seqgen.training.trainer import Trainer, TrainOptions
     from seqgen_plugins.chars import CharTokenizer
 
     tok = CharTokenizer()
@@ -111,7 +112,7 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, text_file):
 
 
 def test_ctrl_c_from_the_cli_exits_zero_with_resume_hint(cli_run, tmp_path, text_file, monkeypatch):
-    from seqgen.train import Trainer
+    from seqgen.training.trainer import Trainer
 
     original = Trainer._train_step
 
@@ -130,7 +131,7 @@ def test_ctrl_c_from_the_cli_exits_zero_with_resume_hint(cli_run, tmp_path, text
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cli_run, tmp_path, text_file, monkeypatch):
-    from seqgen.train import Trainer
+    from seqgen.training.trainer import Trainer
 
     original = Trainer._train_step
 
@@ -150,9 +151,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cli_run, tmp_path, te
 
 
 def test_trainer_raises_training_error_directly(tmp_path, text_file):
-    from seqgen.data import make_windows
-    from seqgen.model import Model
-    from seqgen.train import Trainer, TrainOptions
+    from seqgen.engine.model import Model
+    from seqgen.training.data import make_windows
+    from seqgen.training.trainer import Trainer, TrainOptions
     from seqgen_plugins.chars import CharTokenizer
 
     tok = CharTokenizer()

@@ -1,5 +1,5 @@
 """Private numba kernels. They take contiguous arrays only and check nothing: the public
-functions in ``seqgen.model`` and ``seqgen.sampling`` validate shapes and dtypes first.
+functions in ``seqgen.engine.model`` and ``seqgen.generation.sampler`` validate shapes and dtypes first.
 
 Layout: time-major, C-contiguous, one row per batch element: (T, B, features). Weight matrices
 are passed transposed (``WaaT`` is (n_a, G·n_a)), so every product is ``rows @ WT``.

@@ -13,9 +13,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqgen import checkpoint, shipped
 from seqgen.errors import ConfigError, TokenizerError
-from seqgen.sampling import beam_search, check_sampling_options, generate, stream
+from seqgen.generation.sampler import beam_search, check_sampling_options, generate, stream
+from seqgen.storage import checkpoint, shipped
 
 UNKNOWN_POLICIES = ("error", "skip", "unk")
 

@@ -4,7 +4,7 @@
 import json
 from pathlib import Path
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent.parent / "models"
 DEFAULT_TEXT_MODEL = "shakespeare"
 
 

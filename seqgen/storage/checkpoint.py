@@ -17,16 +17,16 @@ from typing import NamedTuple
 import numpy as np
 
 from seqgen import __version__
-from seqgen.atomic import write_atomically
 from seqgen.errors import CheckpointError, ConfigError, SeqgenError, ShapeError
+from seqgen.storage.atomic import write_atomically
 
 FORMAT = "seqgen-checkpoint"
 FORMAT_VERSION = 1
 
 
 class Checkpoint(NamedTuple):
-    model: object  # seqgen.model.Model
-    tokenizer: object  # seqgen.tokenizer.Tokenizer
+    model: object  # seqgen.engine.model.Model
+    tokenizer: object  # seqgen.plugins.tokenizer.Tokenizer
     training: dict | None  # training metadata, None for a weights-only checkpoint
     arrays: dict  # the non-parameter arrays (optimiser slots, carried state)
     summary: dict | None = None  # provenance of a weights-only export
@@ -86,8 +86,8 @@ def read(path):
 
 def load(path, pm=None):
     """A ``Checkpoint``: the model, its tokenizer, training metadata and extra arrays."""
-    from seqgen.model import Model, ModelConfig
-    from seqgen.plugins import tokenizer_from_dict
+    from seqgen.engine.model import Model, ModelConfig
+    from seqgen.plugins.host import tokenizer_from_dict
 
     meta, arrays = read(path)
     try:

@@ -9,9 +9,9 @@ from importlib.metadata import distributions
 
 import pluggy
 
-from seqgen import hookspecs
 from seqgen.errors import PluginError
-from seqgen.tokenizer import Tokenizer
+from seqgen.plugins import hookspecs
+from seqgen.plugins.tokenizer import Tokenizer
 
 GROUP = "seqgen"
 

@@ -52,7 +52,7 @@ def cli(threads):
 @seqgen_command
 def plugins():
     """List loaded plugins, their versions and the tokenizers they provide."""
-    from seqgen.plugins import list_plugins
+    from seqgen.plugins.host import list_plugins
 
     for info in list_plugins():
         click.echo(f"{info.name} {info.version or '(unknown version)'}: {', '.join(info.tokenizers) or '-'}")
@@ -71,8 +71,8 @@ def tokenize(corpus, tokenizer_name, options, top):
     """Tokenize CORPUS (a file or a directory) and report vocabulary and token statistics."""
     from collections import Counter
 
-    from seqgen.plugins import get_tokenizer
-    from seqgen.tokenizer import UNK
+    from seqgen.plugins.host import get_tokenizer
+    from seqgen.plugins.tokenizer import UNK
 
     tok = get_tokenizer(tokenizer_name)(**dict(options))
     counts, documents = Counter(), 0
@@ -185,15 +185,15 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
     import sys
     import time
 
-    from seqgen.data import encode_corpus, evaluation_windows, make_windows, split_validation
-    from seqgen.train import Trainer, TrainOptions, best_path
+    from seqgen.training.data import encode_corpus, evaluation_windows, make_windows, split_validation
+    from seqgen.training.trainer import Trainer, TrainOptions, best_path
 
     run = dict(mode=mode, batch_size=batch_size, seq_length=seq_length, steps=steps, epochs=epochs,
                optimizer=optimizer, lr=lr, momentum=momentum, decay=decay, decay_every=decay_every,
                clip_value=clip_value, clip_norm=clip_norm, reduction=reduction, dropout=dropout,
                eval_every=eval_every, patience=patience, seed=seed)
     if resume:
-        from seqgen import checkpoint
+        from seqgen.storage import checkpoint
 
         ckpt = checkpoint.load(resume)
         if ckpt.training is None:
@@ -213,8 +213,8 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
     else:
         if corpus is None:
             raise click.UsageError("missing argument CORPUS")
-        from seqgen.model import Model
-        from seqgen.plugins import get_tokenizer
+        from seqgen.engine.model import Model
+        from seqgen.plugins.host import get_tokenizer
 
         options_ = TrainOptions(**run)
         tok = get_tokenizer(tokenizer_name)(**dict(options))
@@ -253,8 +253,8 @@ def train(ctx, corpus, tokenizer_name, options, cell, hidden_size, layers, dropo
             status["valid"] = f"valid {record['valid_loss']:.4f}"
 
     def on_sample(t):
-        from seqgen.checkpoint import Checkpoint
-        from seqgen.generate import sample as draw
+        from seqgen.generation.samples import sample as draw
+        from seqgen.storage.checkpoint import Checkpoint
 
         [s] = draw(Checkpoint(t.model, tok, None, {}), length=sample_length, stop="", seed=t.step)
         click.echo(f"\n--- sample at step {t.step} ---\n{s.text}\n---")
@@ -297,9 +297,9 @@ def eval_(model_path, corpus, batch_size, seq_length):
     """Mean loss of MODEL on CORPUS: nats per token, perplexity and bits per token."""
     import math
 
-    from seqgen import checkpoint
-    from seqgen.data import encode_corpus, evaluation_windows
-    from seqgen.train import mean_loss
+    from seqgen.storage import checkpoint
+    from seqgen.training.data import encode_corpus, evaluation_windows
+    from seqgen.training.trainer import mean_loss
 
     ckpt = checkpoint.load(model_path)
     tok = ckpt.tokenizer
@@ -320,7 +320,7 @@ def eval_(model_path, corpus, batch_size, seq_length):
 def export(model_path, output):
     """Write MODEL's weights and tokenizer to OUTPUT without the training state (smaller; cannot
     be resumed). The training history is kept as a summary."""
-    from seqgen import checkpoint
+    from seqgen.storage import checkpoint
 
     ckpt = checkpoint.load(model_path)
     t = ckpt.training or ckpt.summary or {}
@@ -333,7 +333,7 @@ def export(model_path, output):
 @seqgen_command
 def info(model_path):
     """Architecture, size, tokenizer and training history of MODEL."""
-    from seqgen import checkpoint
+    from seqgen.storage import checkpoint
 
     ckpt = checkpoint.load(model_path)
     c = ckpt.model.config
@@ -396,10 +396,10 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
     import json
     from pathlib import Path
 
-    from seqgen.atomic import write_atomically
-    from seqgen.generate import load_model, stream_text
-    from seqgen.generate import sample as draw
-    from seqgen.sampling import check_sampling_options
+    from seqgen.generation.sampler import check_sampling_options
+    from seqgen.generation.samples import load_model, stream_text
+    from seqgen.generation.samples import sample as draw
+    from seqgen.storage.atomic import write_atomically
 
     check_sampling_options(count, length, temperature, top_k, top_p)
     ckpt = load_model(model_name)
@@ -451,7 +451,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
 @seqgen_command
 def models():
     """List the models shipped with seqgen."""
-    from seqgen import shipped
+    from seqgen.storage import shipped
 
     entries = shipped.catalog()
     if not entries:

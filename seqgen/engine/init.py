@@ -11,8 +11,8 @@ Matrices are allocated so that ``W.T`` is C-contiguous: the kernels compute ``ro
 
 import numpy as np
 
+from seqgen.engine.reference import GATES
 from seqgen.errors import ConfigError
-from seqgen.reference import GATES
 
 INITS = ("orthogonal", "small")
 
@@ -30,7 +30,7 @@ def _transposed(shape_T, values):
 
 
 def init_params(cell, vocab_size, hidden_size, num_layers, seed=0, dtype=np.float32, init="orthogonal"):
-    """A params dict (names as in seqgen.reference) for the given architecture."""
+    """A params dict (names as in seqgen.engine.reference) for the given architecture."""
     if init not in INITS:
         raise ConfigError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     rng = np.random.default_rng(seed)

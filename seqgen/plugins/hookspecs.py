@@ -13,6 +13,6 @@ hookimpl = pluggy.HookimplMarker("seqgen")
 
 @hookspec
 def register_tokenizers(register):
-    """Provide tokenizer classes: call ``register(cls)`` once per ``seqgen.tokenizer.Tokenizer``
+    """Provide tokenizer classes: call ``register(cls)`` once per ``seqgen.plugins.tokenizer.Tokenizer``
     subclass the plugin offers. ``cls.name`` is the name users select it by; two plugins
     registering the same name is an error."""

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen import checkpoint
-from seqgen.atomic import write_atomically
-from seqgen.clip import clip_by_norm, clip_by_value
 from seqgen.errors import ConfigError, TrainingError
-from seqgen.optim import Optimizer
+from seqgen.storage import checkpoint
+from seqgen.storage.atomic import write_atomically
+from seqgen.training.clip import clip_by_norm, clip_by_value
+from seqgen.training.optim import Optimizer
 
 REDUCTIONS = ("mean", "sum")
 
@@ -86,7 +86,7 @@ def best_path(path):
 
 
 class Trainer:
-    """Trains ``model`` on ``train`` windows (seqgen.data), evaluating on ``valid`` (or None)."""
+    """Trains ``model`` on ``train`` windows (seqgen.training.data), evaluating on ``valid`` (or None)."""
 
     def __init__(self, model, tokenizer, train, valid, options, output, extra_meta=None):
         self.model, self.tokenizer, self.train, self.valid = model, tokenizer, train, valid

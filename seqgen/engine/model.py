@@ -3,7 +3,7 @@
 Forward pass: ``_forward`` (per layer: input projection for all steps at once, then the cell's
 recurrence kernel). Backward pass: ``_backward`` (per layer from the top: the cell's backward
 kernel, then the weight gradients as one matrix product over all steps). The equations are in
-``seqgen.reference``; the kernels in ``seqgen.kernels``.
+``seqgen.engine.reference``; the kernels in ``seqgen.kernels``.
 
 Shapes: inputs and targets are (T, B) int token ids, time-major. The recurrent state is one
 array (L, S, B, n_a): L layers, S = 2 for LSTM ([a, c]) and 1 otherwise.
@@ -15,11 +15,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from seqgen.engine.init import init_params
+from seqgen.engine.reference import GATES
 from seqgen.errors import ConfigError, ShapeError
-from seqgen.init import init_params
 from seqgen.kernels.linalg import matmul
 from seqgen.kernels.loss import embed, embed_backward, softmax_xent
-from seqgen.reference import GATES
 
 CELLS = tuple(GATES)
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -103,7 +103,7 @@ class Model:
 
     @classmethod
     def create(cls, cell, vocab_size, hidden_size, num_layers=1, seed=0, dtype="float32", init="orthogonal"):
-        """A freshly initialised model (see seqgen.init for the schemes)."""
+        """A freshly initialised model (see seqgen.engine.init for the schemes)."""
         config = ModelConfig(cell, vocab_size, hidden_size, num_layers, dtype)
         return cls(config, init_params(cell, vocab_size, hidden_size, num_layers, seed, DTYPES[dtype], init))
 

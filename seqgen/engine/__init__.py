@@ -1,0 +1,1 @@
+"""The recurrent network: cells, the stacked model, initialisation, and the numpy oracle."""

@@ -1,0 +1,1 @@
+"""Generation: the batched sampler, beam search, and turning ids into samples."""

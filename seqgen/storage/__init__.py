@@ -1,0 +1,1 @@
+"""Storage: checkpoints (schema, load, save), atomic writes, the shipped models."""

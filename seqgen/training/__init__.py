@@ -1,0 +1,1 @@
+"""Training: the loop, optimisers, clipping and the data windows it reads."""
