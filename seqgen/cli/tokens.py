@@ -1,0 +1,54 @@
+"""`seqgen plugins` and `seqgen tokenize`: what the plugin host and a tokenizer see."""
+
+import click
+
+from seqgen.cli.base import cli, seqgen_command
+
+
+@cli.command()
+@seqgen_command
+def plugins():
+    """List loaded plugins, their versions and the tokenizers they provide."""
+    from seqgen.plugins.host import list_plugins
+
+    for info in list_plugins():
+        click.echo(f"{info.name} {info.version or '(unknown version)'}: {', '.join(info.tokenizers) or '-'}")
+
+
+@cli.command()
+@click.argument("corpus", type=click.Path(exists=True))
+@click.option("--tokenizer", "-t", "tokenizer_name", required=True, help="Tokenizer name (see `seqgen plugins`).")
+@click.option(
+    "--option", "-O", "options", nargs=2, multiple=True, metavar="KEY VALUE",
+    help="Tokenizer option, repeatable (e.g. -O lower true).",
+)
+@click.option("--top", default=20, show_default=True, help="How many of the most frequent tokens to show.")
+@seqgen_command
+def tokenize(corpus, tokenizer_name, options, top):
+    """Tokenize CORPUS (a file or a directory) and report vocabulary and token statistics."""
+    from collections import Counter
+
+    from seqgen.plugins.host import get_tokenizer
+    from seqgen.plugins.tokenizer import UNK
+
+    tok = get_tokenizer(tokenizer_name)(**dict(options))
+    counts, documents = Counter(), 0
+    for document in tok.iter_documents(corpus):  # one pass, one document in memory at a time
+        counts.update(document)
+        documents += 1
+    tok.fit_counts(counts)
+    total = counts.total()
+    click.echo(f"tokenizer: {tok!r}")
+    click.echo(f"documents: {documents}")
+    click.echo(f"tokens: {total}")
+    click.echo(f"vocabulary: {len(tok.vocab)} (distinct in corpus: {len(counts)})")
+    if UNK in tok.vocab:  # tokens outside the fitted vocabulary encode as <UNK>
+        vocab = set(tok.vocab)
+        unk = sum(n for t, n in counts.items() if t not in vocab or t == UNK)
+        click.echo(f"{UNK} rate: {unk / total:.2%}")
+    else:
+        click.echo(f"{UNK} rate: n/a (no {UNK} token)")
+    click.echo(f"most frequent tokens (top {top}):")
+    for t, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]:
+        click.echo(f"  {t!r:>16} {n:>10} {n / total:8.2%}")
+
