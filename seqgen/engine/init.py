@@ -11,7 +11,6 @@ Matrices are allocated so that ``W.T`` is C-contiguous: the kernels compute ``ro
 
 import numpy as np
 
-from seqgen.engine.reference import GATES
 from seqgen.errors import ConfigError
 
 INITS = ("orthogonal", "small")
@@ -29,14 +28,15 @@ def _transposed(shape_T, values):
     return out.T
 
 
-def init_params(cell, vocab_size, hidden_size, num_layers, seed=0, dtype=np.float32, init="orthogonal"):
-    """A params dict (names as in seqgen.engine.reference) for the given architecture."""
+def init_params(config, seed=0, dtype=np.float32, init="orthogonal"):
+    """A params dict (names as in docs/engine.md) for a ModelConfig."""
     if init not in INITS:
         raise ConfigError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     rng = np.random.default_rng(seed)
-    G, H, V = GATES[cell], hidden_size, vocab_size
+    cell = config.cell_def
+    G, H, V = cell.G, config.hidden_size, config.vocab_size
     params = {}
-    for l in range(num_layers):
+    for l in range(config.num_layers):
         n_x = V if l == 0 else H
         if init == "small":
             WaxT = 0.01 * rng.standard_normal((n_x, G * H))
@@ -46,13 +46,12 @@ def init_params(cell, vocab_size, hidden_size, num_layers, seed=0, dtype=np.floa
             WaxT = rng.standard_normal((n_x, G * H)) / np.sqrt(n_in)
             WaaT = np.concatenate([_orthogonal(rng, H).T for _ in range(G)], axis=1)
         ba = np.zeros(G * H)
-        if cell == "lstm" and init == "orthogonal":
-            ba[H : 2 * H] = 1.0
+        cell.init_bias(ba, H, init)
         params[f"l{l}.Wax"] = _transposed((n_x, G * H), WaxT.astype(dtype))
         params[f"l{l}.Waa"] = _transposed((H, G * H), WaaT.astype(dtype))
         params[f"l{l}.ba"] = ba.astype(dtype)
-        if cell == "gru":
-            params[f"l{l}.bn"] = np.zeros(H, dtype=dtype)
+        params.update({f"l{l}.{name}": np.zeros(shape, dtype=dtype)
+                       for name, shape in cell.extra_params(H).items()})
     scale = 0.01 if init == "small" else 1.0 / np.sqrt(H)
     params["Wya"] = _transposed((H, V), (scale * rng.standard_normal((H, V))).astype(dtype))
     params["by"] = np.zeros(V, dtype=dtype)

@@ -10,18 +10,16 @@ array (L, S, B, n_a): L layers, S = 2 for LSTM ([a, c]) and 1 otherwise.
 """
 
 from dataclasses import asdict, dataclass
-from importlib import import_module
 from typing import NamedTuple
 
 import numpy as np
 
+from seqgen.engine.cells import CELLS
 from seqgen.engine.init import init_params
-from seqgen.engine.reference import GATES
 from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels.linalg import matmul
 from seqgen.kernels.loss import embed, embed_backward, softmax_xent
 
-CELLS = tuple(GATES)
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -48,13 +46,18 @@ class ModelConfig:
             raise ConfigError("vocab_size must be at least 2: a one-token vocabulary has nothing to learn")
 
     @property
+    def cell_def(self):
+        """The cell's definition (seqgen.engine.cells)."""
+        return CELLS[self.cell]
+
+    @property
     def gates(self):
-        return GATES[self.cell]
+        return self.cell_def.G
 
     @property
     def state_size(self):
         """S: arrays of state per layer (2 for LSTM: a and c)."""
-        return 2 if self.cell == "lstm" else 1
+        return self.cell_def.S
 
     def param_shapes(self):
         """name -> shape, in the order parameters are created and saved."""
@@ -64,8 +67,7 @@ class ModelConfig:
             shapes[f"l{l}.Wax"] = (G * H, V if l == 0 else H)
             shapes[f"l{l}.Waa"] = (G * H, H)
             shapes[f"l{l}.ba"] = (G * H,)
-            if self.cell == "gru":
-                shapes[f"l{l}.bn"] = (H,)
+            shapes.update({f"l{l}.{name}": shape for name, shape in self.cell_def.extra_params(H).items()})
         shapes["Wya"] = (V, H)
         shapes["by"] = (V,)
         return shapes
@@ -105,7 +107,7 @@ class Model:
     def create(cls, cell, vocab_size, hidden_size, num_layers=1, seed=0, dtype="float32", init="orthogonal"):
         """A freshly initialised model (see seqgen.engine.init for the schemes)."""
         config = ModelConfig(cell, vocab_size, hidden_size, num_layers, dtype)
-        return cls(config, init_params(cell, vocab_size, hidden_size, num_layers, seed, DTYPES[dtype], init))
+        return cls(config, init_params(config, seed, DTYPES[dtype], init))
 
     def __repr__(self):
         c = self.config
@@ -212,43 +214,37 @@ class Model:
                 for _ in range(self.config.num_layers - 1)]
 
     # ------------------------------------------------------------------ forward pass
+    def _layer(self, l):
+        """Layer l's parameters by short name ("Wax", "Waa", "ba", and the cell's extras)."""
+        prefix = f"l{l}."
+        return {k[len(prefix):]: v for k, v in self.params.items() if k.startswith(prefix)}
+
     def _forward(self, inputs, state, masks):
         """Run all layers. Returns per-layer caches, logits (T·B, V) and the final state."""
         c = self.config
-        kernels = _cell_kernels(c.cell)
+        cell = c.cell_def
         T, B = inputs.shape
         H, G, p = c.hidden_size, c.gates, self.params
         caches = []
         X = None  # input of the current layer, (T·B, n_x); None for the token layer
         final = np.empty_like(state)
         for l in range(c.num_layers):
-            WaxT, WaaT, ba = p[f"l{l}.Wax"].T, p[f"l{l}.Waa"].T, p[f"l{l}.ba"]
+            layer = self._layer(l)
             Z = np.empty((T * B, G * H), dtype=self.dtype)
             if X is None:
-                embed(inputs.reshape(-1), WaxT, ba, Z)
+                embed(inputs.reshape(-1), layer["Wax"].T, layer["ba"], Z)
             else:
-                matmul(X, WaxT, Z)
-                Z += ba
+                matmul(X, layer["Wax"].T, Z)
+                Z += layer["ba"]
             Z = Z.reshape(T, B, G * H)
             A = np.empty((T + 1, B, H), dtype=self.dtype)
             A[0] = state[l, 0]
-            za = np.empty((B, G * H), dtype=self.dtype)
-            if c.cell == "rnn":
-                kernels.rnn_forward(Z, A, WaaT, za)
-                cache = (X, Z, A)
-            elif c.cell == "lstm":
-                C = np.empty_like(A)
-                C[0] = state[l, 1]
-                TanhC = np.empty((T, B, H), dtype=self.dtype)
-                kernels.lstm_forward(Z, A, C, TanhC, WaaT, za)
-                final[l, 1] = C[T]
-                cache = (X, Z, A, C, TanhC)
-            else:
-                HN = np.empty((T, B, H), dtype=self.dtype)
-                kernels.gru_forward(Z, A, HN, WaaT, p[f"l{l}.bn"], za)
-                cache = (X, Z, A, HN)
+            cache, finals = cell.forward(Z, A, state[l], layer["Waa"].T, layer,
+                                         np.empty((B, G * H), dtype=self.dtype))
             final[l, 0] = A[T]
-            caches.append(cache)
+            for s, value in enumerate(finals, 1):
+                final[l, s] = value
+            caches.append((X, Z, A, cache))
             X = A[1:].reshape(T * B, H)
             if masks is not None and l < c.num_layers - 1:
                 X = X * masks[l].reshape(T * B, H)
@@ -260,7 +256,7 @@ class Model:
     def _backward(self, inputs, caches, dlogits, masks):
         """Gradients of all parameters and of the initial state, from d loss / d logits."""
         c = self.config
-        kernels = _cell_kernels(c.cell)
+        cell = c.cell_def
         T, B = inputs.shape
         H, G, p = c.hidden_size, c.gates, self.params
         grads = {}
@@ -269,26 +265,15 @@ class Model:
         grads["by"] = dlogits.sum(axis=0)
         # d loss / d output of the current layer, (T·B, n_a)
         dX = matmul(dlogits, p["Wya"], np.empty((T * B, H), dtype=self.dtype))
+        # zero on entry: the loss does not depend on the final state
         d_state = np.zeros((c.num_layers, c.state_size, B, H), dtype=self.dtype)
         for l in reversed(range(c.num_layers)):
             if masks is not None and l < c.num_layers - 1:
                 dX *= masks[l].reshape(T * B, H)
-            X, Z, A = caches[l][:3]
-            dA = dX.reshape(T, B, H)
-            da = d_state[l, 0]  # zero on entry (the loss does not depend on the final state)
-            dZx = np.empty_like(Z)
-            if c.cell == "rnn":
-                kernels.rnn_backward(dA, A, p[f"l{l}.Waa"], dZx, da)
-                dZa = dZx
-            elif c.cell == "lstm":
-                _, _, _, C, TanhC = caches[l]
-                kernels.lstm_backward(dA, Z, C, TanhC, p[f"l{l}.Waa"], dZx, da, d_state[l, 1])
-                dZa = dZx
-            else:
-                dZa = np.empty_like(Z)
-                kernels.gru_backward(dA, Z, A, caches[l][3], p[f"l{l}.Waa"], dZx, dZa, da,
-                                     np.empty((B, H), dtype=self.dtype))
-                grads[f"l{l}.bn"] = dZa[:, :, 2 * H:].sum(axis=(0, 1))
+            X, Z, A, cache = caches[l]
+            layer = self._layer(l)
+            dZx, dZa, extra = cell.backward(dX.reshape(T, B, H), Z, A, cache, layer, d_state[l], self.dtype)
+            grads.update({f"l{l}.{name}": g for name, g in extra.items()})
             dZx2, dZa2 = dZx.reshape(T * B, G * H), dZa.reshape(T * B, G * H)
             grads[f"l{l}.Waa"] = matmul(A[:-1].reshape(T * B, H).T, dZa2, np.empty((H, G * H), dtype=self.dtype)).T
             grads[f"l{l}.ba"] = dZx2.sum(axis=0)
@@ -298,10 +283,5 @@ class Model:
                 grads[f"l{l}.Wax"] = dWaxT.T
             else:
                 grads[f"l{l}.Wax"] = matmul(X.T, dZx2, np.empty((H, G * H), dtype=self.dtype)).T
-                dX = matmul(dZx2, p[f"l{l}.Wax"], np.empty((T * B, H), dtype=self.dtype))
+                dX = matmul(dZx2, layer["Wax"], np.empty((T * B, H), dtype=self.dtype))
         return {name: grads[name] for name in p}, d_state
-
-
-def _cell_kernels(cell):
-    """The kernel module of one cell, imported on first use so only its kernels load."""
-    return import_module(f"seqgen.kernels.{cell}")
