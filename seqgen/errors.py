@@ -2,7 +2,14 @@
 
 
 class SeqgenError(Exception):
-    """Base class of every error seqgen raises on purpose."""
+    """Base class of every error seqgen raises on purpose.
+
+    ``fields``: the option names (``seqgen.options``) the message mentions, such as
+    ``batch_size``; a front end may put its own words for them (``--batch-size``, a JSON field)."""
+
+    def __init__(self, message="", *, fields=()):
+        super().__init__(message)
+        self.fields = tuple(fields)
 
 
 class ShapeError(SeqgenError, ValueError):

@@ -10,9 +10,9 @@ lists every field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from seqgen.errors import ConfigError
 
@@ -32,7 +32,8 @@ class Options(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            raise ConfigError(_describe(e, source)) from None
+            fields = [str(item["loc"][0]) for item in e.errors() if item["loc"]]
+            raise ConfigError(_describe(e, source), fields=() if source else fields) from None
 
     def replace(self, **changes):
         """A validated copy with some fields changed."""
@@ -85,3 +86,91 @@ class SampleOptions(Options):
         if self.greedy and self.beam is not None:
             raise ValueError("greedy and beam exclude each other")
         return self
+
+
+_BIG = 2**31 - 1  # sizes and counts: bounded so no setting can ask for absurd allocations
+TokenizerOptionValue = bool | int | float | str
+
+
+class ModelOptions(Options):
+    """The architecture of a new model."""
+
+    cell: str = Field("lstm", description="recurrent cell: rnn, lstm or gru")
+    hidden_size: int = Field(128, ge=1, le=65_536, description="units per layer (n_a)")
+    layers: int = Field(1, ge=1, le=64, description="stacked recurrent layers")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout between stacked layers")
+    init: Literal["orthogonal", "small"] = Field("orthogonal", description="initialisation scheme")
+    dtype: Literal["float32", "float64"] = Field("float32", description="float type of weights and activations")
+
+    @field_validator("cell")
+    @classmethod
+    def _known_cell(cls, cell):
+        from seqgen.engine.cells import CELLS
+
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+        return cell
+
+
+class TrainOptions(ModelOptions):
+    """Everything ``seqgen train`` needs: data, model, optimisation, evaluation and outputs.
+    Flags, ``--config`` TOML files and sweeps all fill this one object."""
+
+    corpus: Path | None = Field(None, description="training corpus: a file or a directory")
+    valid: Path | None = Field(None, description="separate validation corpus (else --valid-fraction is held out)")
+    tokenizer: str = Field("chars", description="tokenizer plugin (see `seqgen plugins`)")
+    tokenizer_options: dict[str, TokenizerOptionValue] = Field(
+        default_factory=dict, description="tokenizer options (-O KEY VALUE; the [option] table of a config file)")
+    mode: Literal["stream", "items"] = Field(
+        "stream", description="stream: B parallel streams, state carried (truncated BPTT); items: one item per row")
+    seq_length: int = Field(64, ge=1, le=1_000_000, description="steps per window (T)")
+    batch_size: int = Field(32, ge=1, le=100_000, description="streams or items per batch (B)")
+    steps: int | None = Field(None, ge=1, le=_BIG,
+                              description="total optimiser steps (default: from epochs, else 1 epoch)")
+    epochs: float | None = Field(None, gt=0, le=1e6, description="passes over the training data")
+    optimizer: Literal["sgd", "adagrad", "rmsprop", "adam"] = Field("adam", description="optimiser")
+    lr: float | None = Field(None, gt=0, allow_inf_nan=False,
+                             description="learning rate (default: sgd/adagrad 0.01, rmsprop/adam 0.002)")
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
+    decay: float = Field(1.0, gt=0, le=1, description="learning-rate decay factor per --decay-every steps")
+    decay_every: int = Field(1000, ge=1, le=_BIG, description="steps per learning-rate decay")
+    clip_value: float = Field(5.0, ge=0, allow_inf_nan=False,
+                              description="clip each gradient element to [-c, c]; 0 turns it off")
+    clip_norm: float | None = Field(None, gt=0, allow_inf_nan=False, description="clip the global gradient norm")
+    reduction: Literal["mean", "sum"] = Field(
+        "mean", description="gradient of the loss per token (mean) or summed over each sequence (sum, as the notes)")
+    valid_fraction: float = Field(0.1, ge=0, lt=1, description="share of the corpus held out for validation")
+    eval_every: int = Field(200, ge=1, le=_BIG, description="steps between evaluations and checkpoints")
+    patience: int | None = Field(None, ge=1, le=_BIG,
+                                 description="stop after this many evaluations without improvement")
+    max_minutes: float | None = Field(None, gt=0, le=1e7, description="stop (and save) after this much time")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of initialisation, shuffling and dropout")
+    output: Path = Field(Path("model.npz"), description="checkpoint path; the best by validation goes to NAME.best.npz")
+    sample_every: int | None = Field(None, ge=1, le=_BIG, description="print a sample every K steps")
+    sample_length: int = Field(200, ge=1, le=MAX_LENGTH, description="tokens per progress sample")
+    log: Path | None = Field(None, description="append each evaluation to this file as a JSON line")
+
+    @field_validator("output")
+    @classmethod
+    def _output_names_a_file(cls, path):
+        if str(path) in ("", "."):
+            raise ValueError("must name a file")
+        return path
+
+    # Options that may differ when a run is resumed: they change how long it runs and what it
+    # reports, not the update it computes next. Any other difference is refused.
+    RESUMABLE: ClassVar[frozenset] = frozenset({"corpus", "steps", "epochs", "eval_every", "patience", "max_minutes",
+                                                "output", "sample_every", "sample_length", "log"})
+
+    @property
+    def model_options(self):
+        return ModelOptions(**{k: getattr(self, k) for k in ModelOptions.model_fields})
+
+
+class EvalOptions(Options):
+    """``seqgen eval``: the loss of a model on a corpus."""
+
+    model: str = Field(description="checkpoint path or shipped model name")
+    corpus: Path = Field(description="corpus to score: a file or a directory")
+    batch_size: int = Field(32, ge=1, le=100_000, description="streams or items per batch while scoring")
+    seq_length: int = Field(64, ge=1, le=1_000_000, description="steps per window while scoring")

@@ -1,5 +1,7 @@
+
 """`seqgen plugins` and `seqgen tokenize`, including every bad input: one line, exit 1, no traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -120,14 +122,20 @@ def test_commands_do_not_import_numba(tmp_path):
     assert "tokens: 2" in result.stdout
 
 
-def test_threads_option_limits_blas_threads_before_numpy_loads(tmp_path):
+def test_threads_before_or_after_the_command_caps_blas_even_after_numpy_loaded(tmp_path):
+    """It used to set OPENBLAS_NUM_THREADS, which does nothing once numpy is loaded, and only
+    as a group option (`seqgen sample --threads 1` was refused)."""
     code = (
         "import sys\n"
+        "import numpy, scipy.linalg.cython_blas\n"
+        "from threadpoolctl import threadpool_info\n"
         "from seqgen.cli import cli\n"
-        "sys.argv = ['seqgen', '--threads', '1', 'plugins']\n"
-        "try:\n    cli()\nexcept SystemExit:\n    pass\n"
-        "import os\n"
-        "assert os.environ['OPENBLAS_NUM_THREADS'] == '1'\n"
+        "for argv in (['--threads', '1', 'models'], ['models', '--threads', '1']):\n"
+        "    sys.argv = ['seqgen', *argv]\n"
+        "    try:\n        cli()\n    except SystemExit as e:\n        assert not e.code, e.code\n"
+        "    blas = [p for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "    assert blas and all(p['num_threads'] == 1 for p in blas), blas\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "SEQGEN_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr

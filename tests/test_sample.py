@@ -12,10 +12,11 @@ import seqgen
 from seqgen.cli import cli
 from seqgen.engine.model import Model
 from seqgen.generation.samples import stream_text
+from seqgen.options import TrainOptions
 from seqgen.plugins.host import get_tokenizer
 from seqgen.storage import checkpoint
 from seqgen.training.data import make_windows
-from seqgen.training.trainer import Trainer, TrainOptions
+from seqgen.training.trainer import Trainer
 
 NAMES = ("aardonyx abelisaurus achelousaurus achillobator acrocanthosaurus adamantisaurus aegyptosaurus "
          "aeolosaurus afrovenator agilisaurus alamosaurus albertosaurus allosaurus alvarezsaurus amargasaurus "
@@ -29,8 +30,8 @@ def _train(tmp, tok, corpus, mode, steps, cell="gru", hidden=24):
     sep = tok.separator_id
     windows = make_windows(mode, ids, sep, 8, 16)
     path = tmp / "model.npz"
-    opts = TrainOptions(mode=mode, batch_size=8, seq_length=16, steps=steps, eval_every=steps, lr=0.01)
-    Trainer(Model.create(cell, len(tok.vocab), hidden, seed=0), tok, windows, None, opts, path).run()
+    opts = TrainOptions(mode=mode, batch_size=8, seq_length=16, steps=steps, eval_every=steps, lr=0.01, output=path)
+    Trainer(Model.create(cell, len(tok.vocab), hidden, seed=0), tok, windows, None, opts).run()
     return path
 
 

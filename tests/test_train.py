@@ -90,17 +90,18 @@ def test_dinosaurus_recipe_short_run_loss_falls(cli_run, tmp_path, names_file):
 
 def test_ctrl_c_saves_and_resume_continues(tmp_path, text_file):
     from seqgen.engine.model import Model
+    from seqgen.options import TrainOptions
     from seqgen.training.data import make_windows
-    from seqgen.training.trainer import Trainer, TrainOptions
+    from seqgen.training.trainer import Trainer
     from seqgen_plugins.chars import CharTokenizer
 
     tok = CharTokenizer()
     docs = tok.read(text_file)
     tok.fit(docs)
     ids = tok.encode(docs[0])
-    opts = TrainOptions(batch_size=4, seq_length=8, steps=30, eval_every=100)
+    opts = TrainOptions(batch_size=4, seq_length=8, steps=30, eval_every=100, output=tmp_path / "m.npz")
     windows = make_windows("stream", ids, None, 4, 8)
-    trainer = Trainer(Model.create("rnn", len(tok.vocab), 8), tok, windows, None, opts, tmp_path / "m.npz")
+    trainer = Trainer(Model.create("rnn", len(tok.vocab), 8), tok, windows, None, opts)
 
     def interrupt(t, loss, tokens):
         if t.step == 7:
@@ -111,7 +112,7 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, text_file):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_from_the_cli_exits_zero_with_resume_hint(cli_run, tmp_path, text_file, monkeypatch):
+def test_ctrl_c_from_the_cli_saves_and_exits_130_with_resume_hint(cli_run, tmp_path, text_file, monkeypatch):
     from seqgen.training.trainer import Trainer
 
     original = Trainer._train_step
@@ -125,7 +126,7 @@ def test_ctrl_c_from_the_cli_exits_zero_with_resume_hint(cli_run, tmp_path, text
     monkeypatch.setattr(Trainer, "_train_step", step_then_interrupt)
     r = cli_run("train", text_file, "--hidden-size", "8", "--seq-length", "8", "--batch-size", "4",
                 "--steps", "50", "-o", tmp_path / "m.npz")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 130, r.output
     assert "interrupted at step 3" in r.output and "seqgen train --resume" in r.output
     assert checkpoint.load(tmp_path / "m.npz").training["step"] == 3
 
@@ -152,8 +153,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cli_run, tmp_path, te
 
 def test_trainer_raises_training_error_directly(tmp_path, text_file):
     from seqgen.engine.model import Model
+    from seqgen.options import TrainOptions
     from seqgen.training.data import make_windows
-    from seqgen.training.trainer import Trainer, TrainOptions
+    from seqgen.training.trainer import Trainer
     from seqgen_plugins.chars import CharTokenizer
 
     tok = CharTokenizer()
@@ -161,8 +163,8 @@ def test_trainer_raises_training_error_directly(tmp_path, text_file):
     ids = tok.encode(tok.read(text_file)[0])
     model = Model.create("rnn", len(tok.vocab), 8)
     model.params["l0.Waa"][0, 0] = np.inf
-    trainer = Trainer(model, tok, make_windows("stream", ids, None, 2, 8), None, TrainOptions(steps=3),
-                      tmp_path / "m.npz")
+    trainer = Trainer(model, tok, make_windows("stream", ids, None, 2, 8), None,
+                      TrainOptions(steps=3, output=tmp_path / "m.npz"))
     with pytest.raises(TrainingError, match="no checkpoint was written"):
         trainer.run()
     assert not (tmp_path / "m.npz").exists()
@@ -180,7 +182,7 @@ def test_config_file_supplies_options_and_command_line_wins(cli_run, tmp_path, t
     bad = tmp_path / "bad.toml"
     bad.write_text("colour = 3\n")
     r = cli_run("train", text_file, "--config", bad)
-    assert r.exit_code == 2 and "unknown setting 'colour'" in r.output
+    assert r.exit_code == 2 and "bad.toml: colour: unknown setting" in r.output
 
 
 def test_early_stopping(cli_run, tmp_path, text_file):

@@ -1,48 +1,125 @@
-"""The `seqgen` command line. Library errors (SeqgenError) become one-line click errors here.
+"""What every `seqgen` command shares: the click group, the error wrapper that turns library
+errors into one-line click errors (option names into flags), ``--threads``, and flags made
+from an option object's fields.
 
 Commands import what they need inside their bodies so that `seqgen --help` stays fast.
 """
 
 import functools
 import os
+import re
+import types
+import typing
 import warnings
+from pathlib import Path
 
 import click
 
 from seqgen import __version__
 from seqgen.errors import SeqgenError
 
+THREADS_HELP = ("BLAS threads for this command (default: $SEQGEN_THREADS, else all cores). Give each of several "
+                "concurrent runs a share: BLAS threads that outnumber the cores spin against each other.")
+
 
 def _echo_warning(message, category, filename, lineno, file=None, line=None):
     click.echo(f"warning: {message}", err=True)
 
 
+def flag(field):
+    """The command-line flag of an option field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + field.replace("_", "-")
+
+
+def in_flags(error):
+    """An error's message with the option names it mentions written as flags."""
+    message = " ".join(str(error).splitlines())
+    for field in getattr(error, "fields", ()):
+        message = re.sub(rf"(?<![\w-]){re.escape(field)}(?![\w-])", flag(field), message)
+    return message
+
+
 def seqgen_command(f):
-    """Wrap a command: SeqgenError -> one-line click error (exit 1, no traceback); Ctrl-C ->
-    "interrupted" (exit 130, no traceback); warnings are printed as "warning: ..." lines on
-    stderr as they happen."""
+    """Wrap a command: SeqgenError -> one-line click error (exit 1, no traceback; option names
+    as flags); Ctrl-C -> "interrupted" (exit 130, no traceback); warnings are printed as
+    "warning: ..." lines on stderr as they happen; ``threads`` (from ``--threads``) caps the
+    BLAS thread pools."""
 
     @functools.wraps(f)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args, threads=None, **kwargs):
+        limit_threads(threads)
         with warnings.catch_warnings():
             warnings.showwarning = _echo_warning
             try:
                 return f(*args, **kwargs)
             except SeqgenError as e:
-                raise click.ClickException(" ".join(str(e).splitlines())) from None
+                raise click.ClickException(in_flags(e)) from None
             except KeyboardInterrupt:  # outputs are written atomically, so nothing half-written stays
                 click.echo("\ninterrupted", err=True)
                 raise SystemExit(130) from None
 
-    return wrapper
+    return click.option("--threads", type=click.IntRange(1, 1024), help=THREADS_HELP)(wrapper)
+
+
+def limit_threads(threads=None):
+    """Cap the BLAS pools at ``threads`` (else $SEQGEN_THREADS; else leave them). Applied with
+    threadpoolctl to the BLAS that the kernels call (SciPy's OpenBLAS, loaded here first), so it
+    works whenever it is called, unlike OPENBLAS_NUM_THREADS, which is read only at load."""
+    if threads is None:
+        value = os.environ.get("SEQGEN_THREADS")
+        if not value:
+            return
+        if not value.isdigit() or int(value) < 1:
+            raise click.UsageError(f"SEQGEN_THREADS must be a whole number >= 1, got {value!r}")
+        threads = int(value)
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the numba kernels call)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 @click.group()
 @click.version_option(__version__, prog_name="seqgen")
-@click.option("--threads", type=click.IntRange(1), envvar="SEQGEN_THREADS",
-              help="BLAS threads (default: all cores). Give each of several concurrent runs a share: "
-                   "OpenBLAS threads that outnumber the cores spin against each other.")
+@click.option("--threads", type=click.IntRange(1, 1024), help=THREADS_HELP)
 def cli(threads):
     """Train recurrent networks on sequences (text, MIDI) and sample new ones."""
-    if threads:  # read by OpenBLAS when numpy/scipy load, which the commands import lazily
-        os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
+    if threads:  # applies to the command that follows, as its own --threads would
+        os.environ["SEQGEN_THREADS"] = str(threads)
+
+
+def _click_type(annotation):
+    """The click type of a field annotation (Optional unwrapped)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = args[0]
+    if typing.get_origin(annotation) is typing.Literal:
+        return click.Choice([str(a) for a in typing.get_args(annotation)])
+    if annotation is Path:
+        return click.Path(dir_okay=True)
+    return {int: int, float: float, str: str, bool: bool}.get(annotation, str)
+
+
+def option_flags(options_cls, skip=(), short=None, choices=None):
+    """Decorate a command with one flag per field of ``options_cls`` (a pydantic model): help
+    from the field's description, the default shown from the model. Flags default to None, so
+    the command sees which were given and the option object does all the validation."""
+    short = short or {}
+    choices = choices or {}
+
+    def decorate(f):
+        for name, field in reversed(list(options_cls.model_fields.items())):
+            if name in skip:
+                continue
+            kind = click.Choice(choices[name]) if name in choices else _click_type(field.annotation)
+            default = field.get_default(call_default_factory=True)
+            shown = "" if default is None else f" [default: {default}]"
+            f = click.option(flag(name), *short.get(name, ()), name, type=kind, default=None,
+                             help=(field.description or "") + shown)(f)
+        return f
+
+    return decorate
+
+
+def given(values):
+    """The flags a user gave: drops the Nones that ``option_flags`` defaults to."""
+    return {k: v for k, v in values.items() if v is not None}

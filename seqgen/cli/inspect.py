@@ -6,50 +6,55 @@ from seqgen.cli.base import cli, seqgen_command
 
 
 @cli.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model", metavar="MODEL")
 @click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @seqgen_command
-def export(model_path, output):
+def export(model, output, force):
     """Write MODEL's weights and tokenizer to OUTPUT without the training state (smaller; cannot
-    be resumed). The training history is kept as a summary."""
-    from seqgen.storage import checkpoint
+    be resumed). MODEL is a checkpoint or a shipped model's name. The training history is kept
+    as a summary."""
+    from seqgen import api
 
-    ckpt = checkpoint.load(model_path)
-    t = ckpt.training or ckpt.summary or {}
-    summary = {k: t[k] for k in ("step", "epoch", "options", "history", "best_valid", "corpus", "elapsed") if k in t}
-    checkpoint.save(output, ckpt.model, ckpt.tokenizer, summary=summary)
+    api.export(model, output, force=force)
 
 
 @cli.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model", metavar="MODEL")
 @seqgen_command
-def info(model_path):
-    """Architecture, size, tokenizer and training history of MODEL."""
-    from seqgen.storage import checkpoint
+def info(model):
+    """Architecture, size, tokenizer and training history of MODEL (a checkpoint or a shipped
+    model's name). Losses are mean negative log-likelihoods in nats per token."""
+    from seqgen import api
 
-    ckpt = checkpoint.load(model_path)
-    c = ckpt.model.config
-    tok = ckpt.tokenizer
-    click.echo(f"model: {c.cell}, {c.num_layers} layer(s) of {c.hidden_size}, {c.dtype}")
-    click.echo(f"parameters: {ckpt.model.num_params:,}")
-    opts = ", ".join(f"{k}={v!r}" for k, v in tok.config.items())
-    click.echo(f"tokenizer: {tok.name} ({opts}); vocabulary {len(tok.vocab)}")
-    t = ckpt.training or ckpt.summary
+    i = api.inspect(model)
+    c, tok = i.config, i.tokenizer
+    click.echo(f"model: {c['cell']}, {c['num_layers']} layer(s) of {c['hidden_size']}, {c['dtype']}")
+    click.echo(f"parameters: {i.num_params:,}")
+    opts = ", ".join(f"{k}={v!r}" for k, v in tok["options"].items())
+    click.echo(f"tokenizer: {tok['name']} ({opts}); vocabulary {tok['vocab_size']}; writes {tok['output']}")
+    t = i.training
     if not t:
         click.echo("training: none recorded")
         return
-    if ckpt.training is None:
+    if i.weights_only:
         click.echo("weights only (exported); training summary:")
-    o = t["options"]
-    click.echo(f"training: step {t['step']}, epoch {t['epoch']}, {o['mode']} mode, B={o['batch_size']}, "
-               f"T={o['seq_length']}, {o['optimizer']}")
+    o = t.get("options") or {}
+    click.echo(f"training: step {t.get('step')}, epoch {t.get('epoch')}, {o.get('mode')} mode, "
+               f"B={o.get('batch_size')}, T={o.get('seq_length')}, {o.get('optimizer')}")
     if t.get("corpus"):
         click.echo(f"corpus: {t['corpus']}")
     history = t.get("history") or []
     if history:
         last = history[-1]
-        click.echo(f"last evaluation: step {last['step']}, train loss {last['train_loss']:.4f}"
-                   + (f", valid loss {last['valid_loss']:.4f}" if "valid_loss" in last else ""))
+        # Older checkpoints logged the notes' smoothed loss (summed per item with reduction sum):
+        # it is not comparable with the validation loss, so it is shown only when per token.
+        train = last.get("train_loss") if "interval" in t or o.get("reduction", "mean") == "mean" else None
+        parts = [f"step {last['step']}"]
+        if train is not None:
+            parts.append(f"train loss {train:.4f} nats/token (mean since the previous evaluation)")
+        if "valid_loss" in last:
+            parts.append(f"valid loss {last['valid_loss']:.4f} nats/token")
+        click.echo("last evaluation: " + ", ".join(parts))
     if t.get("best_valid") is not None:
         click.echo(f"best validation loss: {t['best_valid']:.4f} nats/token")
-

@@ -79,7 +79,8 @@ class StreamWindows:
         if per_stream < seq_length:
             raise CorpusError(
                 f"{what} has {len(ids)} tokens: too short for one window of {batch_size} streams x "
-                f"{seq_length} steps (needs {batch_size * seq_length + 1}); lower --batch-size or --seq-length")
+                f"{seq_length} steps (needs {batch_size * seq_length + 1}); lower batch_size or seq_length",
+                fields=("batch_size", "seq_length"))
         self.inputs = ids[: batch_size * per_stream].reshape(batch_size, per_stream)
         self.targets = ids[1 : batch_size * per_stream + 1].reshape(batch_size, per_stream)
         self.seq_length = seq_length
@@ -199,7 +200,7 @@ def split_validation(ids, separator_id, mode, fraction, seed=0, what="corpus"):
         n_valid = max(1, int(round(len(items) * fraction)))
         if n_valid >= len(items):
             raise CorpusError(f"{what} has {len(items)} item(s): too few to hold out {fraction:.0%} for validation "
-                              "(use --valid-fraction 0 or --valid FILE)")
+                              "(use valid_fraction 0 or a separate valid corpus)", fields=("valid_fraction", "valid"))
         held_out = set(np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))[:n_valid].tolist())
         return ([item for i, item in enumerate(items) if i not in held_out],
                 [item for i, item in enumerate(items) if i in held_out])

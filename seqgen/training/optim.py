@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from seqgen.errors import ConfigError
+from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels import optim as kernels
 
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
@@ -16,9 +16,13 @@ _SLOTS = {"sgd": ("velocity",), "adagrad": ("accum",), "rmsprop": ("sq",), "adam
 DEFAULT_LR = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.002, "adam": 0.002}
 
 
-def _flat(a):
-    """1-d view of an array's memory (C- or F-contiguous)."""
-    return a.ravel(order="K")
+def _flat(name, p, g):
+    """1-d views of a parameter's memory and its gradient in the same element order. ShapeError
+    for a non-contiguous parameter: flattening would copy it and the update would be lost."""
+    if not (p.flags.c_contiguous or p.flags.f_contiguous):
+        raise ShapeError(f"parameter {name} is not contiguous; the optimiser updates parameters in place")
+    order = "F" if p.flags.f_contiguous and not p.flags.c_contiguous else "C"
+    return p.reshape(-1, order=order), g.reshape(-1, order=order)  # g may be copied: it is only read
 
 
 class Optimizer:
@@ -50,8 +54,16 @@ class Optimizer:
     def step(self, params, grads):
         lr = self.current_lr()
         self.t += 1
+        if set(grads) != set(params):
+            raise ShapeError(f"gradients for {sorted(set(grads) ^ set(params))} do not match the parameters")
         for name, p in params.items():
-            pf, gf = _flat(p), _flat(grads[name])
+            g = grads[name]
+            if g.shape != p.shape or g.dtype != p.dtype:
+                raise ShapeError(f"gradient {name} is {g.shape} {g.dtype}, parameter is {p.shape} {p.dtype}")
+            if self.slots and next(iter(self.slots.values()))[name].size != p.size:
+                raise ShapeError(f"parameter {name} has {p.size} values; the optimiser state has "
+                                 f"{next(iter(self.slots.values()))[name].size}")
+            pf, gf = _flat(name, p, g)
             if self.name == "sgd":
                 kernels.sgd_update(pf, gf, self.slots["velocity"][name], lr, self.momentum)
             elif self.name == "adagrad":

@@ -11,61 +11,15 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from seqgen.errors import ConfigError, TrainingError
+from seqgen.errors import TrainingError
 from seqgen.storage import checkpoint
 from seqgen.storage.atomic import write_atomically
 from seqgen.training.clip import clip_by_norm, clip_by_value
 from seqgen.training.optim import Optimizer
-
-REDUCTIONS = ("mean", "sum")
-
-
-@dataclass
-class TrainOptions:
-    """Everything about a training run that is not the model architecture or the tokenizer."""
-
-    mode: str = "stream"
-    batch_size: int = 32
-    seq_length: int = 64
-    steps: int | None = None
-    epochs: float | None = None
-    optimizer: str = "adam"
-    lr: float | None = None
-    momentum: float = 0.0
-    decay: float = 1.0
-    decay_every: int = 1000
-    clip_value: float | None = 5.0
-    clip_norm: float | None = None
-    reduction: str = "mean"
-    dropout: float = 0.0
-    eval_every: int = 200
-    patience: int | None = None
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.reduction not in REDUCTIONS:
-            raise ConfigError(f"reduction must be mean or sum, got {self.reduction!r}")
-        for name in ("batch_size", "seq_length", "eval_every", "decay_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ConfigError(f"epochs must be > 0, got {self.epochs}")
-        if self.patience is not None and self.patience < 1:
-            raise ConfigError(f"patience must be >= 1, got {self.patience}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @classmethod
-    def from_dict(cls, d):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def mean_loss(model, windows):
@@ -85,12 +39,16 @@ def best_path(path):
     return path.with_name(f"{path.stem}.best{path.suffix}")
 
 
-class Trainer:
-    """Trains ``model`` on ``train`` windows (seqgen.training.data), evaluating on ``valid`` (or None)."""
+DIVERGED = 4.0  # a training loss this many times above both its start and uniform guessing: diverged
 
-    def __init__(self, model, tokenizer, train, valid, options, output, extra_meta=None):
+
+class Trainer:
+    """Trains ``model`` on ``train`` windows (seqgen.training.data), evaluating on ``valid``
+    (or None), with a ``seqgen.options.TrainOptions``; checkpoints go to ``options.output``."""
+
+    def __init__(self, model, tokenizer, train, valid, options, extra_meta=None):
         self.model, self.tokenizer, self.train, self.valid = model, tokenizer, train, valid
-        self.options, self.output = options, Path(output)
+        self.options, self.output = options, Path(options.output)
         self.extra_meta = dict(extra_meta or {})
         o = options
         self.optimizer = Optimizer(o.optimizer, model.params, lr=o.lr, momentum=o.momentum,
@@ -101,11 +59,11 @@ class Trainer:
         self.history = []  # one dict per evaluation
         self.best_valid = math.inf
         self.bad_evals = 0
-        self.smoothed = None
+        self.interval = [0.0, 0]  # summed NLL (nats) and tokens since the last evaluation
+        self.first_loss = None  # nats/token of the first step: the yardstick for divergence
         self.saved_step = None
         self.stop_reason = None
         self.elapsed = 0.0  # seconds of training so far, across resumes
-        self._valid_windows = None
         self._started = None
         self._interrupted = False
 
@@ -126,7 +84,8 @@ class Trainer:
         best = training.get("best_valid")
         self.best_valid = math.inf if best is None else best
         self.bad_evals = training.get("bad_evals", 0)
-        self.smoothed = training.get("smoothed")
+        self.interval = list(training.get("interval", [0.0, 0]))
+        self.first_loss = training.get("first_loss")
         self.elapsed = training.get("elapsed", 0.0)
         self.optimizer.load_state(training["optimizer_t"],
                                   {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
@@ -182,11 +141,14 @@ class Trainer:
         if window.reset or state is None or state.shape[2] != window.inputs.shape[1]:
             state = None
         result = model.backprop(window.inputs, window.targets, state, o.dropout, self.rng)
+        if self.first_loss is None:
+            self.first_loss = result.loss
+        limit = DIVERGED * max(self.first_loss, math.log(model.config.vocab_size))
         if not math.isfinite(result.loss):
-            where = f"the last good checkpoint is {self.output} (step {self.saved_step})" if self.saved_step \
-                else "no checkpoint was written"
-            raise TrainingError(f"loss became {result.loss} at step {self.step + 1}; {where}. "
-                                f"Try a lower --lr or gradient clipping.")
+            self._diverged(f"loss became {result.loss} at step {self.step + 1}")
+        if result.loss > limit:
+            self._diverged(f"loss rose to {result.loss:.4g} nats/token at step {self.step + 1} "
+                           f"(it started at {self.first_loss:.4g}): training diverged")
         grads = result.grads
         count = int((window.targets >= 0).sum())
         scale = 1.0  # "sum": the loss summed over time steps, averaged over the batch (the notes')
@@ -202,22 +164,33 @@ class Trainer:
         self.carried = result.state
         self.step += 1
         self.cursor += 1
-        loss = result.loss * scale
-        # exponential moving average, as the notes' smooth(): 0.999 old + 0.001 new
-        self.smoothed = loss if self.smoothed is None else 0.999 * self.smoothed + 0.001 * loss
-        return loss, count
+        self.interval[0] += result.loss * count
+        self.interval[1] += count
+        return result.loss, count
+
+    def _diverged(self, what):
+        where = f"the last good checkpoint is {self.output} (step {self.saved_step})" if self.saved_step \
+            else "no checkpoint was written"
+        raise TrainingError(f"{what}; {where}. Try a lower learning rate (lr) or gradient clipping (clip_norm).")
+
+    @property
+    def train_loss(self):
+        """Mean training loss since the last evaluation, nats/token (None before any step)."""
+        total, count = self.interval
+        return total / count if count else None
 
     # ------------------------------------------------------------------ evaluation and saving
     def _evaluate(self, tokens_per_s):
         self.elapsed = time.perf_counter() - self._started
         record = {"step": self.step, "epoch": self.epoch, "elapsed": round(self.elapsed, 2),
-                  "train_loss": self.smoothed, "lr": self.optimizer.current_lr(),
+                  "train_loss": self.train_loss, "lr": self.optimizer.current_lr(),
                   "tokens_per_s": round(tokens_per_s, 1)}
+        self.interval = [0.0, 0]
+        if not all(np.isfinite(p).all() for p in self.model.params.values()):
+            self._diverged(f"weights became non-finite by step {self.step}")
         improved = False
         if self.valid is not None:
-            if self._valid_windows is None:  # built once: evaluation runs many times
-                self._valid_windows = list(self.valid.iter_windows())
-            valid = mean_loss(self.model, self._valid_windows)
+            valid = mean_loss(self.model, self.valid.iter_windows())
             record["valid_loss"] = valid
             improved = valid < self.best_valid
             if improved:
@@ -236,13 +209,17 @@ class Trainer:
             "rng": self.rng.bit_generator.state, "optimizer": self.optimizer.config(),
             "optimizer_t": self.optimizer.t, "history": self.history,
             "best_valid": None if math.isinf(self.best_valid) else self.best_valid,
-            "bad_evals": self.bad_evals, "smoothed": self.smoothed, "options": asdict(self.options),
+            "bad_evals": self.bad_evals, "interval": self.interval, "first_loss": self.first_loss,
+            "options": self.options.model_dump(mode="json"),
             "elapsed": self.elapsed,
             **self.extra_meta,
         }
 
     def save(self):
-        """Write the training checkpoint (atomically) to the output path."""
+        """Write the training checkpoint (atomically) to the output path, only if every weight
+        is finite: the file on disk is always one that can be trained on and sampled from."""
+        if not all(np.isfinite(p).all() for p in self.model.params.values()):
+            self._diverged(f"weights became non-finite by step {self.step}")
         if self._started is not None:
             self.elapsed = time.perf_counter() - self._started
         arrays = {f"optim/{k}": v for k, v in self.optimizer.state_arrays().items()}

@@ -1,0 +1,208 @@
+"""The library API under the CLI (seqgen.api, seqgen.options), and the issue-9 defects of the
+training and inspection front ends: each test here failed before its fix."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from seqgen import api
+from seqgen.errors import ConfigError, CorpusError, ShapeError
+from seqgen.options import EvalOptions, TrainOptions
+from seqgen.storage import checkpoint
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("the quick brown fox jumps over the lazy dog. " * 60)
+    return path
+
+
+def small(tmp_path, corpus, **changes):
+    settings = dict(corpus=corpus, hidden_size=8, seq_length=8, batch_size=4, steps=6, eval_every=3,
+                    output=tmp_path / "m.npz")
+    settings.update(changes)
+    return TrainOptions.parse(settings)
+
+
+# ---------------------------------------------------------------------------------- options
+def test_options_name_every_bad_field_once():
+    with pytest.raises(ConfigError) as e:
+        TrainOptions.parse({"hidden_size": [1, 2], "cell": "foo", "lr": -1, "colour": 3}, source="t.toml")
+    message = str(e.value)
+    assert message.startswith("t.toml: ")
+    for part in ("hidden_size:", "cell: unknown cell 'foo'", "lr:", "colour: unknown setting"):
+        assert part in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("field, value", [("hidden_size", 9223372036854775807), ("layers", 10**20),
+                                          ("seq_length", 0), ("dropout", 1.0), ("output", ""),
+                                          ("seed", -1), ("lr", float("inf"))])
+def test_out_of_range_settings_are_refused_before_anything_is_allocated(field, value):
+    with pytest.raises(ConfigError, match=f"^{field}: "):
+        TrainOptions.parse({field: value})
+
+
+def test_library_errors_name_options_and_the_cli_names_flags(tmp_path, cli_run):
+    short = tmp_path / "short.txt"
+    short.write_text("abcdefgh" * 3)
+    with pytest.raises(CorpusError) as e:
+        api.train(small(tmp_path, short, batch_size=8))
+    assert "lower batch_size or seq_length" in str(e.value) and "--" not in str(e.value)
+    r = cli_run("train", short, "--batch-size", "8", "-o", tmp_path / "m.npz", "-q")
+    assert r.exit_code == 1 and "lower --batch-size or --seq-length" in r.output
+
+
+# ---------------------------------------------------------------------------------- training
+def test_train_and_evaluate_through_the_api(tmp_path, text_file):
+    result = api.train(small(tmp_path, text_file))
+    assert result.reason == "done" and result.step == 6 and result.output.exists()
+    assert result.best_valid is not None and result.best_output.exists()
+    ev = api.evaluate(EvalOptions(model=str(result.output), corpus=text_file))
+    assert ev.tokens > 0 and ev.perplexity == pytest.approx(np.exp(ev.loss))
+
+
+def test_logged_train_loss_is_the_per_token_mean_since_the_last_evaluation(tmp_path, text_file):
+    """It was a 0.999 moving average (stuck near the first losses for short runs) and, with
+    reduction sum, a per-item sum shown beside a per-token validation loss."""
+    seen = []
+
+    class Record(api.TrainEvents):
+        def on_step(self, trainer, loss, tokens):
+            seen.append((loss, tokens))
+
+    log = tmp_path / "log.jsonl"
+    api.train(small(tmp_path, text_file, reduction="sum", log=log), Record())
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in records] == [3, 6]
+    for record, chunk in zip(records, (seen[:3], seen[3:])):
+        mean = sum(loss * n for loss, n in chunk) / sum(n for _, n in chunk)
+        assert record["train_loss"] == pytest.approx(mean, rel=1e-12)
+        assert record["train_loss"] < 2 * np.log(30)  # per token, not summed over a window
+
+
+def test_evaluation_streams_validation_windows_instead_of_keeping_them(tmp_path, text_file, monkeypatch):
+    from seqgen.training.data import StreamWindows
+
+    calls = []
+    original = StreamWindows.iter_windows
+
+    def counting(self):
+        calls.append(1)
+        return original(self)
+
+    monkeypatch.setattr(StreamWindows, "iter_windows", counting)
+    api.train(small(tmp_path, text_file, valid_fraction=0.2))
+    assert len(calls) == 2  # once per evaluation: nothing materialised for the whole run
+
+
+def test_resume_refuses_changed_settings_instead_of_dropping_them(tmp_path, text_file, cli_run):
+    api.train(small(tmp_path, text_file))
+    with pytest.raises(ConfigError, match="lr: cannot change when resuming"):
+        api.resume(tmp_path / "m.npz", {"lr": 0.5, "steps": 9})
+    result = api.resume(tmp_path / "m.npz", {"steps": 9, "eval_every": 9})
+    assert result.step == 9
+    assert checkpoint.load(tmp_path / "m.npz").training["options"]["eval_every"] == 9
+    r = cli_run("train", "--resume", tmp_path / "m.npz", "--hidden-size", "16", "--steps", "12")
+    assert r.exit_code == 1 and "--hidden-size: cannot change when resuming" in r.output
+
+
+def test_outputs_are_checked_before_any_training(tmp_path, text_file, cli_run, monkeypatch):
+    from seqgen.training.trainer import Trainer
+
+    monkeypatch.setattr(Trainer, "run", lambda *a, **k: pytest.fail("trained despite an unusable output"))
+    for output, message in [(tmp_path / "no" / "m.npz", "does not exist"), (tmp_path, "not a regular file"),
+                            (text_file / "m.npz", "does not exist")]:
+        with pytest.raises(ConfigError, match=message):
+            api.train(small(tmp_path, text_file, output=output))
+    r = cli_run("train", text_file, "--log", tmp_path / "missing" / "log.jsonl", "-o", tmp_path / "m.npz")
+    assert r.exit_code == 1 and "--log" in r.output and "Traceback" not in r.output
+
+
+def test_a_diverging_run_stops_and_never_saves_non_finite_weights(tmp_path):
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(["aardonyx", "abelisaurus", "achelousaurus", "allosaurus", "baryonyx"] * 8))
+    options = TrainOptions.parse(dict(corpus=names, tokenizer_options={"lower": True}, mode="items", batch_size=8,
+                                      cell="lstm", lr=1e39, clip_value=0, eval_every=1, hidden_size=32, steps=50,
+                                      output=tmp_path / "m.npz"))
+    from seqgen.errors import TrainingError
+
+    with pytest.raises(TrainingError, match="diverged|non-finite|nan|inf"):
+        api.train(options)
+    if (tmp_path / "m.npz").exists():
+        ckpt = checkpoint.load(tmp_path / "m.npz")
+        assert all(np.isfinite(p).all() for p in ckpt.model.params.values())
+
+
+# ---------------------------------------------------------------------------------- inspection
+@pytest.mark.parametrize("command", [["info", "dinos"], ["eval", "dinos", "CORPUS"], ["export", "dinos", "OUT"]])
+def test_shipped_model_names_work_in_every_command(cli_run, tmp_path, command):
+    names = tmp_path / "names.txt"
+    names.write_text("tyrannosaurus\ntriceratops\nstegosaurus\n")
+    args = [str(names) if a == "CORPUS" else str(tmp_path / "d.npz") if a == "OUT" else a for a in command]
+    r = cli_run(*args)
+    assert r.exit_code == 0, r.output
+    if command[0] == "export":
+        assert checkpoint.load(tmp_path / "d.npz").training is None
+
+
+def test_export_refuses_to_overwrite_unless_forced(cli_run, tmp_path):
+    out = tmp_path / "d.npz"
+    out.write_bytes(b"keep me")
+    r = cli_run("export", "dinos", out)
+    assert r.exit_code == 1 and "exists" in r.output and out.read_bytes() == b"keep me"
+    assert cli_run("export", "dinos", out, "--force").exit_code == 0
+
+
+def test_info_shows_units_and_labels_the_training_loss(cli_run):
+    r = cli_run("info", "dinos")
+    assert r.exit_code == 0, r.output
+    assert "best validation loss" in r.output and "nats/token" in r.output
+    assert "21." not in r.output  # the summed-per-item smoothed loss of the notes is not shown as a loss
+
+
+# ---------------------------------------------------------------------------------- threads and optimiser
+@pytest.mark.parametrize("command", [["models"], ["info", "dinos"], ["plugins"]])
+def test_threads_is_accepted_by_every_command(cli_run, command):
+    r = cli_run(*command, "--threads", "1")
+    assert r.exit_code == 0, r.output
+
+
+def test_threads_caps_the_blas_the_kernels_use():
+    from threadpoolctl import threadpool_info
+
+    from seqgen.cli.base import limit_threads
+
+    limit_threads(1)
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas and all(p["num_threads"] == 1 for p in blas)
+
+
+def test_optimizer_refuses_non_contiguous_parameters_and_wrong_gradients():
+    from seqgen.training.optim import Optimizer
+
+    base = np.zeros((4, 6))
+    params = {"W": base[:, ::2]}  # a strided view: ravel would copy it and lose the update
+    opt = Optimizer("sgd", {"W": np.zeros((4, 3))}, lr=0.1)
+    with pytest.raises(ShapeError, match="not contiguous"):
+        opt.step(params, {"W": np.ones((4, 3))})
+    with pytest.raises(ShapeError, match="gradient W"):
+        opt.step({"W": np.zeros((4, 3))}, {"W": np.ones(5)})
+
+
+def test_optimizer_updates_f_ordered_parameters_with_c_ordered_gradients_elementwise():
+    from seqgen.training.optim import Optimizer
+
+    p = np.asfortranarray(np.zeros((3, 4)))
+    g = np.arange(12, dtype=float).reshape(3, 4)  # C order: a different memory layout
+    Optimizer("sgd", {"W": p}, lr=1.0).step({"W": p}, {"W": g})
+    np.testing.assert_array_equal(p, -g)
+
+
+def test_threads_env_is_checked(cli_run, monkeypatch):
+    monkeypatch.setitem(os.environ, "SEQGEN_THREADS", "lots")
+    r = cli_run("models")
+    assert r.exit_code == 2 and "SEQGEN_THREADS" in r.output
