@@ -5,6 +5,7 @@ start fast.
 """
 
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 
 from seqgen.errors import (
     CheckpointError,
@@ -17,7 +18,10 @@ from seqgen.errors import (
     TrainingError,
 )
 
-__version__ = "0.1.0"
+try:  # one source of truth: the version pyproject.toml gives the installed distribution
+    __version__ = version("seqgen")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _LAZY = {
     "Model": "seqgen.engine.model",

@@ -206,3 +206,12 @@ def test_threads_env_is_checked(cli_run, monkeypatch):
     monkeypatch.setitem(os.environ, "SEQGEN_THREADS", "lots")
     r = cli_run("models")
     assert r.exit_code == 2 and "SEQGEN_THREADS" in r.output
+
+
+def test_version_comes_from_the_distribution_metadata(cli_run):
+    from importlib.metadata import version
+
+    import seqgen
+
+    assert seqgen.__version__ == version("seqgen")
+    assert version("seqgen") in cli_run("--version").output

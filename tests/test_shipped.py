@@ -27,7 +27,9 @@ def test_each_shipped_model_loads_and_samples(name, tmp_path, cli_run):
     if ckpt.tokenizer.output == "midi":
         r = cli_run("sample", "--model", name, "-n", "2", "-o", tmp_path, "--length", "64")
         assert r.exit_code == 0, r.output
-        for path in sorted(tmp_path.glob("*.mid")):
+        written = sorted(tmp_path.glob("*.mid"))
+        assert len(written) == 2
+        for path in written:
             assert sum(m.type == "note_on" for t in mido.MidiFile(path).tracks for m in t) > 0
     else:
         [s] = seqgen.sample(name, n=1, length=50, seed=0)
@@ -46,13 +48,29 @@ def test_models_command_lists_them(cli_run):
     assert "shakespeare (default)" in r.output and "chorale-satb" in r.output and "validation loss" in r.output
 
 
-def test_the_dinos_recipe_reproduces_its_recorded_validation_loss(tmp_path, cli_run, monkeypatch):
+def _run_dinos_recipe(tmp_path, cli_run, monkeypatch, *extra):
     entry = shipped.catalog()["dinos"]
     args = shlex.split(entry["recipe"])
     assert args[:2] == ["seqgen", "train"]
     args[args.index("-o") + 1] = str(tmp_path / "dinos.npz")
     monkeypatch.chdir(ROOT)
-    r = cli_run(*args[1:], "-q")
+    r = cli_run(*args[1:], *extra, "-q")
     assert r.exit_code == 0, r.output
-    best = checkpoint.load(tmp_path / "dinos.best.npz")
-    assert best.training["best_valid"] == pytest.approx(entry["valid_loss"], rel=1e-4)
+    return entry, checkpoint.load(tmp_path / "dinos.best.npz").training["best_valid"]
+
+
+def test_the_dinos_recipe_reproduces_its_recorded_loss_exactly_in_float64(tmp_path, cli_run, monkeypatch):
+    """float64 runs agree across CPUs and BLAS kernels to ~1e-15 (measured: 4e-16 between
+    OpenBLAS's Haswell and SkylakeX kernels), so this pins the recipe tightly anywhere."""
+    check = shipped.catalog()["dinos"]["float64_check"]
+    _, best = _run_dinos_recipe(tmp_path, cli_run, monkeypatch, "--dtype", "float64", "--steps", check["steps"])
+    assert best == pytest.approx(check["valid_loss"], rel=1e-9)
+
+
+def test_the_dinos_recipe_reproduces_its_recorded_loss_in_float32(tmp_path, cli_run, monkeypatch):
+    """float32 results depend on the BLAS kernel the CPU gets (AVX2 vs AVX-512 summation order),
+    and 22,000 SGD steps amplify those last-bit differences: 1.78279 here against 1.78345 on an
+    AVX-512 machine (3.7e-4 relative). The 1% tolerance is 25x that spread; a change to the
+    recipe or the engine that matters moves the loss by more (the float64 test pins it exactly)."""
+    entry, best = _run_dinos_recipe(tmp_path, cli_run, monkeypatch)
+    assert best == pytest.approx(entry["valid_loss"], rel=1e-2)
