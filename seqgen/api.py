@@ -84,6 +84,39 @@ def export(model, output, force=False) -> Path:
     return output
 
 
+# ---------------------------------------------------------------------------------- corpora
+class CorpusStats(NamedTuple):
+    """What a tokenizer makes of a corpus (``seqgen tokenize``)."""
+
+    tokenizer: object  # the fitted Tokenizer
+    documents: int
+    tokens: int
+    distinct: int  # distinct tokens in the corpus
+    unk_rate: float | None  # share of tokens outside the fitted vocabulary; None without <UNK>
+    counts: object  # collections.Counter of token -> occurrences
+
+
+def tokenize(corpus, tokenizer="chars", options=None) -> CorpusStats:
+    """Tokenize a corpus (file or directory) in one streaming pass and fit the vocabulary."""
+    from collections import Counter
+
+    from seqgen.plugins.host import get_tokenizer
+    from seqgen.plugins.tokenizer import UNK
+
+    tok = get_tokenizer(tokenizer)(**dict(options or {}))
+    counts, documents = Counter(), 0
+    for document in tok.iter_documents(corpus):  # one document in memory at a time
+        counts.update(document)
+        documents += 1
+    tok.fit_counts(counts)
+    total = counts.total()
+    unk_rate = None
+    if UNK in tok.vocab:  # tokens outside the fitted vocabulary encode as <UNK>
+        vocab = set(tok.vocab)
+        unk_rate = sum(n for t, n in counts.items() if t not in vocab or t == UNK) / max(total, 1)
+    return CorpusStats(tok, documents, total, len(counts), unk_rate, counts)
+
+
 # ---------------------------------------------------------------------------------- evaluation
 class Evaluation(NamedTuple):
     tokens: int  # target tokens scored
@@ -272,5 +305,5 @@ def _open_log(path):
         raise ConfigError(f"log: {path}: cannot open ({e.strerror or e})", fields=("log",)) from None
 
 
-__all__ = ["Evaluation", "ModelInfo", "SeqgenError", "TrainEvents", "TrainResult", "evaluate", "export", "inspect",
-           "load", "resolve_model", "resume", "train"]
+__all__ = ["CorpusStats", "Evaluation", "ModelInfo", "SeqgenError", "TrainEvents", "TrainResult", "evaluate",
+           "export", "inspect", "load", "resolve_model", "resume", "tokenize", "train"]

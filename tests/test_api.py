@@ -174,7 +174,7 @@ def test_threads_is_accepted_by_every_command(cli_run, command):
 def test_threads_caps_the_blas_the_kernels_use():
     from threadpoolctl import threadpool_info
 
-    from seqgen.cli.base import limit_threads
+    from seqgen.threads import limit_threads
 
     limit_threads(1)
     blas = [p for p in threadpool_info() if p["user_api"] == "blas"]

@@ -16,7 +16,8 @@ from pathlib import Path
 import click
 
 from seqgen import __version__
-from seqgen.errors import SeqgenError
+from seqgen.errors import ConfigError, SeqgenError
+from seqgen.threads import limit_threads
 
 THREADS_HELP = ("BLAS threads for this command (default: $SEQGEN_THREADS, else all cores). Give each of several "
                 "concurrent runs a share: BLAS threads that outnumber the cores spin against each other.")
@@ -47,7 +48,10 @@ def seqgen_command(f):
 
     @functools.wraps(f)
     def wrapper(*args, threads=None, **kwargs):
-        limit_threads(threads)
+        try:
+            limit_threads(threads)
+        except ConfigError as e:
+            raise click.UsageError(str(e)) from None
         with warnings.catch_warnings():
             warnings.showwarning = _echo_warning
             try:
@@ -59,23 +63,6 @@ def seqgen_command(f):
                 raise SystemExit(130) from None
 
     return click.option("--threads", type=click.IntRange(1, 1024), help=THREADS_HELP)(wrapper)
-
-
-def limit_threads(threads=None):
-    """Cap the BLAS pools at ``threads`` (else $SEQGEN_THREADS; else leave them). Applied with
-    threadpoolctl to the BLAS that the kernels call (SciPy's OpenBLAS, loaded here first), so it
-    works whenever it is called, unlike OPENBLAS_NUM_THREADS, which is read only at load."""
-    if threads is None:
-        value = os.environ.get("SEQGEN_THREADS")
-        if not value:
-            return
-        if not value.isdigit() or int(value) < 1:
-            raise click.UsageError(f"SEQGEN_THREADS must be a whole number >= 1, got {value!r}")
-        threads = int(value)
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the numba kernels call)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads, user_api="blas")
 
 
 @click.group()

@@ -26,29 +26,15 @@ def plugins():
 @seqgen_command
 def tokenize(corpus, tokenizer_name, options, top):
     """Tokenize CORPUS (a file or a directory) and report vocabulary and token statistics."""
-    from collections import Counter
+    from seqgen import api
 
-    from seqgen.plugins.host import get_tokenizer
-    from seqgen.plugins.tokenizer import UNK
-
-    tok = get_tokenizer(tokenizer_name)(**dict(options))
-    counts, documents = Counter(), 0
-    for document in tok.iter_documents(corpus):  # one pass, one document in memory at a time
-        counts.update(document)
-        documents += 1
-    tok.fit_counts(counts)
-    total = counts.total()
+    stats = api.tokenize(corpus, tokenizer_name, dict(options))
+    tok, total = stats.tokenizer, stats.tokens
     click.echo(f"tokenizer: {tok!r}")
-    click.echo(f"documents: {documents}")
+    click.echo(f"documents: {stats.documents}")
     click.echo(f"tokens: {total}")
-    click.echo(f"vocabulary: {len(tok.vocab)} (distinct in corpus: {len(counts)})")
-    if UNK in tok.vocab:  # tokens outside the fitted vocabulary encode as <UNK>
-        vocab = set(tok.vocab)
-        unk = sum(n for t, n in counts.items() if t not in vocab or t == UNK)
-        click.echo(f"{UNK} rate: {unk / total:.2%}")
-    else:
-        click.echo(f"{UNK} rate: n/a (no {UNK} token)")
+    click.echo(f"vocabulary: {len(tok.vocab)} (distinct in corpus: {stats.distinct})")
+    click.echo("<UNK> rate: " + ("n/a (no <UNK> token)" if stats.unk_rate is None else f"{stats.unk_rate:.2%}"))
     click.echo(f"most frequent tokens (top {top}):")
-    for t, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]:
+    for t, n in sorted(stats.counts.items(), key=lambda item: (-item[1], item[0]))[:top]:
         click.echo(f"  {t!r:>16} {n:>10} {n / total:8.2%}")
-
