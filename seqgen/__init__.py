@@ -5,7 +5,6 @@ start fast.
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
 from seqgen.errors import (
     CheckpointError,
@@ -17,11 +16,6 @@ from seqgen.errors import (
     TokenizerError,
     TrainingError,
 )
-
-try:  # one source of truth: the version pyproject.toml gives the installed distribution
-    __version__ = version("seqgen")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 _LAZY = {
     "Model": "seqgen.engine.model",
@@ -36,7 +30,21 @@ _LAZY = {
 }
 
 
+def _version():
+    """The version pyproject.toml gives the installed distribution: one source of truth, read
+    on first use (importlib.metadata costs ~0.1 s at start-up)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("seqgen")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name):
+    if name == "__version__":
+        globals()["__version__"] = value = _version()
+        return value
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'seqgen' has no attribute {name!r}")

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-from seqgen import __version__
 from seqgen.errors import ConfigError, SeqgenError
 from seqgen.threads import limit_threads
 
@@ -66,7 +65,7 @@ def seqgen_command(f):
 
 
 @click.group()
-@click.version_option(__version__, prog_name="seqgen")
+@click.version_option(package_name="seqgen", prog_name="seqgen")
 @click.option("--threads", type=click.IntRange(1, 1024), help=THREADS_HELP)
 def cli(threads):
     """Train recurrent networks on sequences (text, MIDI) and sample new ones."""
