@@ -33,3 +33,17 @@ def cli_run():
 
     runner = CliRunner()
     return lambda *args: runner.invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def only_builtin_plugins():
+    """The suite sees only seqgen's own plugins, whatever else is installed: the process-wide
+    plugin manager (and every `seqgen` subprocess, which inherits the environment) loads the
+    built-in ones only (SEQGEN_PLUGINS=builtin, docs/plugins.md). Tests of third-party plugins
+    build their own manager or set SEQGEN_PLUGINS=all themselves."""
+    from seqgen.plugins.host import PLUGINS_ENV
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv(PLUGINS_ENV, "builtin")
+    yield
+    patch.undo()
