@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from seqgen import hookimpl
-from seqgen.errors import PluginError
+from seqgen.errors import PluginError, TokenizerError
 from seqgen.plugins.host import (
     PLUGINS_ENV,
     TRACE_ENV,
@@ -257,7 +257,7 @@ def test_hookimpl_with_wrong_arguments_is_a_one_line_plugin_error():
 
     pm = make_plugin_manager(load_entry_points=False)
     with pytest.raises(PluginError, match=r"^seqgen plugin 'wrong' is not loaded: .*'registry'.* can not be found "
-                                          r"in the hookspec$"):
+                                          r"in the hookspec \(seqgen's hooks: register_tokenizers\(register\)\)$"):
         pm.register(WrongArgs(), name="wrong")
 
 
@@ -304,9 +304,9 @@ def test_hook_that_returns_its_tokenizers_instead_of_registering_is_reported():
 
     pm = make_plugin_manager(load_entry_points=False)
     pm.register(Returns(), name="returns")
-    with pytest.warns(UserWarning, match=r"^seqgen plugin 'returns': register_tokenizers returned \[<class .*"
-                                         r"ReturnedTokenizer'>\] instead of calling register\(cls\) for each "
-                                         r"tokenizer class; what it returns is ignored$"):
+    with pytest.warns(UserWarning, match=r"^seqgen plugin 'returns': register_tokenizers returned "
+                                         r"\[ReturnedTokenizer\], which is ignored: it must call register\(cls\) "
+                                         r"once for each tokenizer class instead$"):
         assert get_tokenizers(pm) == {}
 
 
@@ -455,6 +455,16 @@ def test_write_tokens_that_raises_is_a_plugin_error(tmp_path):
     tok.fit([["a"]])
     with pytest.raises(PluginError, match=r"WritesTokenizer.write_tokens\) raised KeyError: 'oops'"):
         tok.write(["a"], tmp_path / "out.txt")
+
+
+def test_write_tokens_that_cannot_write_is_still_a_cannot_write_error(tmp_path):
+    def write_tokens(self, tokens, path, **config):
+        path.write_text("".join(tokens))
+
+    tok = registered(tokenizer_class("writer", write_tokens=write_tokens))
+    tok.fit([["a"]])
+    with pytest.raises(TokenizerError, match=r"no-such-dir/out.txt: cannot write \(No such file or directory\)"):
+        tok.write(["a"], tmp_path / "no-such-dir" / "out.txt")
 
 
 def test_checks_keep_valid_results_and_wrap_once():

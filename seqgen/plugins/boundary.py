@@ -56,6 +56,8 @@ def _wrap(owner: type, method: str, kind: str | None, fn):
     reads_file = method in _READS_FILES
 
     def fail(self, e, args):
+        if method == "write_tokens" and isinstance(e, OSError):
+            return e  # Tokenizer.write reports it as "PATH: cannot write"
         if reads_file and args and isinstance(e, (OSError, UnicodeDecodeError)):
             return _unreadable(args[0], e)
         return _raised(self, owner, method, e)
@@ -134,7 +136,7 @@ def check_tokens(tok, owner: type, method: str, out) -> None:
 
 def _where(tok, owner: type, method: str) -> str:
     """'plugin 'x' (module.Class.method)', or 'tokenizer 'x' (...)' for an unregistered class."""
-    plugin = next((c.__dict__["_seqgen_plugin"] for c in type(tok).__mro__ if "_seqgen_plugin" in c.__dict__), None)
+    plugin = type(tok).__dict__.get("_seqgen_plugin")  # set by the host when it registers the class
     label = f"plugin {plugin!r}" if plugin else f"tokenizer {getattr(tok, 'name', '?')!r}"
     return f"{label} ({owner.__module__}.{owner.__qualname__}.{method})"
 

@@ -119,7 +119,9 @@ class PluginManager(pluggy.PluginManager):
         try:
             name = super().register(plugin, name)
         except pluggy.PluginValidationError as e:
-            raise PluginError(f"seqgen plugin {name!r} is not loaded: {_one_line(e)}") from None
+            name = name or self.get_canonical_name(plugin)
+            raise PluginError(f"seqgen plugin {name!r} is not loaded: {_one_line(e)} (seqgen's hooks: "
+                              f"{', '.join(self._spec_signatures())})") from None
         if name is None:  # blocked
             return None
         self._registry = None
@@ -133,6 +135,10 @@ class PluginManager(pluggy.PluginManager):
     def unregister(self, plugin=None, name=None):
         self._registry = None
         return super().unregister(plugin, name)
+
+    def _spec_signatures(self) -> list[str]:
+        return [f"{name}{inspect.signature(getattr(hookspecs, name))}" for name in sorted(vars(self.hook))
+                if not name.startswith("_") and getattr(self.hook, name).has_spec()]
 
     def _hook_problems(self, plugin) -> list[str]:
         """Hook implementations seqgen will never call: unknown names, missing @hookimpl."""
@@ -232,15 +238,18 @@ class PluginManager(pluggy.PluginManager):
         except Exception as e:  # a broken third-party plugin must not break seqgen
             return classes, [f"register_tokenizers raised {type(e).__name__}: {_one_line(e)}"]
         if returned:
-            problem = (f"register_tokenizers returned {_show(returned[0])} instead of calling register(cls) for "
-                       f"each tokenizer class; what it returns is ignored")
+            problem = (f"register_tokenizers returned {_show(returned[0])}, which is ignored: it must call "
+                       f"register(cls) once for each tokenizer class instead")
             problems.append(problem)
             _warn(name, problem)
         return classes, bad
 
 
 def _show(thing) -> str:
-    text = thing.__qualname__ if isinstance(thing, type) else repr(thing)
+    if isinstance(thing, (list, tuple)):
+        text = "[" + ", ".join(_show(item) for item in thing) + "]"
+    else:
+        text = thing.__qualname__ if isinstance(thing, type) else repr(thing)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
