@@ -606,3 +606,54 @@ def test_docs_worked_example_installs_tokenizes_trains_and_samples_end_to_end(tm
                            env=env, cwd=pkg, capture_output=True, text=True)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
+
+
+def test_documented_messages_are_the_ones_seqgen_prints(tmp_path):
+    """docs/plugins.md's table of mistakes quotes seqgen's messages exactly."""
+    docs = DOCS.read_text()
+
+    class MyTokenizer(Tokenizer):
+        name = "chars"  # taken by the built-in plugin
+
+        def read_file(self, path):
+            return []
+
+        def render(self, tokens):
+            return ""
+
+    class Plugin:
+        @hookimpl
+        def register_tokenizer(self, register):
+            pass
+
+        @hookimpl
+        def register_tokenizers(self, register):
+            register(MyTokenizer)
+            return [MyTokenizer]
+
+    pm = make_plugin_manager(only_builtin=True)
+    with pytest.warns(UserWarning) as caught:
+        pm.register(Plugin(), name="PLUGIN")
+        get_tokenizers(pm)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 3
+    for message in messages:
+        assert f"`warning: {message}`" in docs
+
+    def tok_with(method, fn):
+        cls = type("Class", (Tokenizer,), {"__module__": "module", "name": "x", "read_file": lambda s, p: [],
+                                           "render": lambda s, t: "", method: fn})
+        cls._seqgen_plugin = "PLUGIN"
+        return cls()
+
+    def raises(self, tokens):
+        raise ValueError("bad token")
+
+    for call in (lambda: tok_with("read_file", lambda s, p: ">a\nACGT\n").read_file(tmp_path),
+                 lambda: tok_with("read_file", lambda s, p: [1, 2]).read_file(tmp_path),
+                 lambda: tok_with("parse_prime", lambda s, t: t).parse_prime("AC"),
+                 lambda: tok_with("render", raises).render(["A"]),
+                 lambda: tok_with("render", lambda s, t: b"A").render(["A"])):
+        with pytest.raises(PluginError) as e:
+            call()
+        assert f"`Error: {e.value}`" in docs

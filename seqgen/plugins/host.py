@@ -42,6 +42,14 @@ def _warn(plugin: str, problem: str) -> None:
     warnings.warn(f"seqgen plugin {plugin!r}: {problem}", stacklevel=3)
 
 
+class _NotLoaded(PluginError):
+    """A plugin whose hook implementations do not fit seqgen's hook specifications."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"seqgen plugin {name!r} is not loaded: {why}")
+        self.why = why
+
+
 @dataclass
 class _Registry:
     """What the plugins registered, checked: usable tokenizers and each plugin's problems."""
@@ -104,8 +112,8 @@ class PluginManager(pluggy.PluginManager):
                 self.builtin.add(name)
             try:
                 self.register(plugin, name=name)
-            except PluginError as e:
-                self._fail(name, f"{e} ({where})", dist.version)
+            except _NotLoaded as e:
+                self._fail(name, f"not loaded ({where}): {e.why}", dist.version)
 
     def _fail(self, name: str, why: str, version: str | None = None) -> None:
         self.failed[name] = why
@@ -119,9 +127,8 @@ class PluginManager(pluggy.PluginManager):
         try:
             name = super().register(plugin, name)
         except pluggy.PluginValidationError as e:
-            name = name or self.get_canonical_name(plugin)
-            raise PluginError(f"seqgen plugin {name!r} is not loaded: {_one_line(e)} (seqgen's hooks: "
-                              f"{', '.join(self._spec_signatures())})") from None
+            raise _NotLoaded(name or self.get_canonical_name(plugin),
+                             f"{_one_line(e)} (seqgen's hooks: {', '.join(self._spec_signatures())})") from None
         if name is None:  # blocked
             return None
         self._registry = None
