@@ -256,7 +256,7 @@ def _show(thing) -> str:
     if isinstance(thing, (list, tuple)):
         text = "[" + ", ".join(_show(item) for item in thing) + "]"
     else:
-        text = thing.__qualname__ if isinstance(thing, type) else repr(thing)
+        text = thing.__name__ if isinstance(thing, type) else repr(thing)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
