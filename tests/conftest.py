@@ -1,5 +1,7 @@
 """Shared fixtures: MIDI files built with mido, and a CLI runner."""
 
+import os
+
 import mido
 import pytest
 from click.testing import CliRunner
@@ -35,15 +37,12 @@ def cli_run():
     return lambda *args: runner.invoke(cli, [str(a) for a in args])
 
 
-@pytest.fixture(autouse=True, scope="session")
-def only_builtin_plugins():
+def pytest_configure(config):
     """The suite sees only seqgen's own plugins, whatever else is installed: the process-wide
     plugin manager (and every `seqgen` subprocess, which inherits the environment) loads the
-    built-in ones only (SEQGEN_PLUGINS=builtin, docs/plugins.md). Tests of third-party plugins
-    build their own manager or set SEQGEN_PLUGINS=all themselves."""
+    built-in ones only (SEQGEN_PLUGINS=builtin, docs/plugins.md). Set here, before collection,
+    because test modules look tokenizers up at import. Tests of third-party plugins build their
+    own manager or set SEQGEN_PLUGINS=all themselves."""
     from seqgen.plugins.host import PLUGINS_ENV
 
-    patch = pytest.MonkeyPatch()
-    patch.setenv(PLUGINS_ENV, "builtin")
-    yield
-    patch.undo()
+    os.environ[PLUGINS_ENV] = "builtin"
