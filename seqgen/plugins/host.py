@@ -13,6 +13,7 @@ import functools
 import inspect
 import os
 import sys
+import threading
 import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import distributions
@@ -74,6 +75,7 @@ class PluginManager(pluggy.PluginManager):
         self.failed: dict[str, str] = {}  # plugin that could not be registered -> why
         self.hook_problems: dict[str, list[str]] = {}  # plugin -> unknown or undecorated hooks
         self._registry: _Registry | None = None
+        self._lock = threading.Lock()  # one collection (and one set of warnings) under concurrent lookups
         if tracing() if trace is None else trace:
             self.enable_plugin_tracing()
 
@@ -188,9 +190,10 @@ class PluginManager(pluggy.PluginManager):
 
     def registry(self) -> _Registry:
         """The checked tokenizer registry, collected once per set of registered plugins."""
-        if self._registry is None:
-            self._registry = self._collect()
-        return self._registry
+        with self._lock:
+            if self._registry is None:
+                self._registry = self._collect()
+            return self._registry
 
     def _collect(self) -> _Registry:
         reg = _Registry()
