@@ -1,5 +1,7 @@
 """Shared fixtures: MIDI files built with mido, and a CLI runner."""
 
+import os
+
 import mido
 import pytest
 from click.testing import CliRunner
@@ -33,3 +35,14 @@ def cli_run():
 
     runner = CliRunner()
     return lambda *args: runner.invoke(cli, [str(a) for a in args])
+
+
+def pytest_configure(config):
+    """The suite sees only seqgen's own plugins, whatever else is installed: the process-wide
+    plugin manager (and every `seqgen` subprocess, which inherits the environment) loads the
+    built-in ones only (SEQGEN_PLUGINS=builtin, docs/plugins.md). Set here, before collection,
+    because test modules look tokenizers up at import. Tests of third-party plugins build their
+    own manager or set SEQGEN_PLUGINS=all themselves."""
+    from seqgen.plugins.host import PLUGINS_ENV
+
+    os.environ[PLUGINS_ENV] = "builtin"

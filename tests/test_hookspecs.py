@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from seqgen import hookimpl
-from seqgen.plugins import hookspecs
+from seqgen.plugins import boundary, hookspecs
 from seqgen.plugins.host import get_tokenizers, make_plugin_manager
 from seqgen.plugins.tokenizer import Tokenizer
 
@@ -69,3 +69,14 @@ def test_register_tokenizers():
     assert get_tokenizers(pm) == {}
     pm.register(Plugin(), name="upper-plugin")
     assert get_tokenizers(pm) == {"upper_test": Upper}
+
+
+@pytest.mark.parametrize("method", sorted(boundary.CHECKED))
+def test_boundary_check_is_documented(method):
+    table = re.findall(r"^\| `(\w+)\(", DOCS.read_text(), re.M)
+    assert method in table, f"docs/plugins.md's 'Checks at the boundary' table needs a row for {method}"
+
+
+@pytest.mark.parametrize("switch", ["SEQGEN_PLUGINS", "SEQGEN_TRACE_PLUGINS"])
+def test_environment_switches_are_documented(switch):
+    assert re.search(rf"^###? .*`{switch}", DOCS.read_text(), re.M), f"docs/plugins.md needs a section on {switch}"

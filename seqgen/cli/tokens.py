@@ -8,11 +8,20 @@ from seqgen.cli.base import cli, seqgen_command
 @cli.command()
 @seqgen_command
 def plugins():
-    """List loaded plugins, their versions and the tokenizers they provide."""
+    """List plugins, their versions and the tokenizers they provide; a disabled plugin and
+    any other problem of a plugin is shown, indented, under it."""
+    import warnings
+
     from seqgen.plugins.host import list_plugins
 
-    for info in list_plugins():
-        click.echo(f"{info.name} {info.version or '(unknown version)'}: {', '.join(info.tokenizers) or '-'}")
+    with warnings.catch_warnings():  # the problems are listed below, not warned about twice
+        warnings.simplefilter("ignore")
+        infos = list_plugins()
+    for info in infos:
+        provides = "disabled" if info.disabled else ", ".join(info.tokenizers) or "-"
+        click.echo(f"{info.name} {info.version or '(unknown version)'}: {provides}")
+        for problem in ((info.disabled,) if info.disabled else ()) + info.problems:
+            click.echo(f"  {problem}")
 
 
 @cli.command()

@@ -14,5 +14,6 @@ hookimpl = pluggy.HookimplMarker("seqgen")
 @hookspec
 def register_tokenizers(register):
     """Provide tokenizer classes: call ``register(cls)`` once per ``seqgen.plugins.tokenizer.Tokenizer``
-    subclass the plugin offers. ``cls.name`` is the name users select it by; two plugins
-    registering the same name is an error."""
+    subclass the plugin offers (what the hook returns is ignored). ``cls.name`` is the name users
+    select it by. A plugin that registers anything else is disabled with a warning; a name that
+    another plugin registered first (built-ins always come first) is not used."""

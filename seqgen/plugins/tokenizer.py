@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from seqgen.errors import ConfigError, CorpusError, TokenizerError
+from seqgen.plugins import boundary
 
 UNK = "<UNK>"
 _TRUE = {"1", "true", "yes", "on"}
@@ -170,6 +171,12 @@ class Tokenizer(ABC):
     options: ClassVar[dict[str, Option]] = {}
     write_options: ClassVar[dict[str, Option]] = {}
     suffixes: ClassVar[tuple[str, ...]] = ()  # files read from a directory corpus; () = all
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the plugin-facing methods a subclass defines so that what they return (or
+        raise) is checked at the boundary; see seqgen.plugins.boundary."""
+        super().__init_subclass__(**kwargs)
+        boundary.wrap_methods(cls)
 
     def __init__(self, **options: Any) -> None:
         self.config: dict[str, Any] = check_options(f"tokenizer {self.name!r}", self.options, options)
