@@ -84,7 +84,15 @@ def export(model, output, force=False) -> Path:
     return output
 
 
-# ---------------------------------------------------------------------------------- corpora
+# ---------------------------------------------------------------------------------- plugins and corpora
+def plugins():
+    """The plugins seqgen found (``seqgen.plugins.host.PluginInfo``), disabled ones included
+    with the reason, sorted by name."""
+    from seqgen.plugins.host import list_plugins
+
+    return list_plugins()
+
+
 class CorpusStats(NamedTuple):
     """What a tokenizer makes of a corpus (``seqgen tokenize``)."""
 
@@ -306,4 +314,4 @@ def _open_log(path):
 
 
 __all__ = ["CorpusStats", "Evaluation", "ModelInfo", "SeqgenError", "TrainEvents", "TrainResult", "evaluate",
-           "export", "inspect", "load", "resolve_model", "resume", "tokenize", "train"]
+           "export", "inspect", "load", "plugins", "resolve_model", "resume", "tokenize", "train"]

@@ -12,11 +12,11 @@ def plugins():
     any other problem of a plugin is shown, indented, under it."""
     import warnings
 
-    from seqgen.plugins.host import list_plugins
+    from seqgen import api
 
     with warnings.catch_warnings():  # the problems are listed below, not warned about twice
         warnings.simplefilter("ignore")
-        infos = list_plugins()
+        infos = api.plugins()
     for info in infos:
         provides = "disabled" if info.disabled else ", ".join(info.tokenizers) or "-"
         click.echo(f"{info.name} {info.version or '(unknown version)'}: {provides}")
