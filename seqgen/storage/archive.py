@@ -10,6 +10,7 @@ member; callers add the file name.
 
 import os
 import stat
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -27,7 +28,8 @@ MAX_HEADER_BYTES = 4096  # an .npy header of a plain array is ~128 bytes
 CHUNK = 1 << 20  # bytes read at a time, so a member is never held twice in memory
 # what reading a member can raise when its bytes are corrupt
 READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError, SyntaxError, TypeError,
-               RecursionError, NotImplementedError, RuntimeError, OverflowError)
+               RecursionError, NotImplementedError, RuntimeError, OverflowError,
+               tokenize.TokenError)  # numpy tokenizes the header before parsing it
 
 
 class ArchiveError(CheckpointError):
