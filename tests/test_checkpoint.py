@@ -278,7 +278,8 @@ def peak_bytes_of(call):
     ("param/by.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (12,), 'x': " + "(" * 150 + ")" * 150 + "}",
      "param/by.npy: unreadable"),
     ("param/by.npy", "not a dict at all", "param/by.npy: unreadable"),
-    ("param/by.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (10,), }  (", "param/by.npy: unreadable .TokenError"),
+    ("param/by.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (10,), }  (",
+     "param/by.npy: unreadable .TokenError"),
     ("meta.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", "meta.npy: dtype <f8, expected |u1"),
 ])
 def test_npy_headers_are_checked_before_any_data_is_read(saved, tmp_path, member, header, message):
