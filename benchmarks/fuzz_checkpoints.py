@@ -69,7 +69,8 @@ def worker(files):
             except BaseException as e:  # noqa: BLE001
                 out["cli_tracebacks"].append([f, args[0], "exception", f"{type(e).__name__}: {e}"[:300]])
         out["slowest"] = max(out["slowest"], time.perf_counter() - t0)
-    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as f:  # VmHWM: ru_maxrss would include the parent's peak (kept across exec)
+        out["maxrss_mb"] = int(next(line for line in f if line.startswith("VmHWM")).split()[1]) / 1024
     print(json.dumps(out))
 
 
@@ -132,9 +133,11 @@ def fuzz(args, folder):
     rng = random.Random(args.seed + 1)
     sample = rng.sample(files, min(args.cli_subprocess, len(files)))
     bad, peak, slowest = [], 0.0, 0.0
-    probe = ("import resource, runpy, sys\nsys.argv = ['seqgen', 'info', sys.argv[1]]\ntry:\n"
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report this process's peak
+    probe = ("import runpy, sys\nsys.argv = ['seqgen', 'info', sys.argv[1]]\ntry:\n"
              "    runpy.run_module('seqgen', run_name='__main__')\nfinally:\n"
-             "    print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+             "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+             "    print('RSS', hwm, file=sys.stderr)\n")
     for f in sample:
         t = time.perf_counter()
         r = subprocess.run([sys.executable, "-c", probe, f], capture_output=True, text=True, timeout=120, cwd=folder)
