@@ -267,9 +267,17 @@ def _run(model, tok, options, restore, events):
         [s] = draw(Checkpoint(t.model, tok, None, {}), length=o.sample_length, stop="", seed=t.step)
         events.on_sample(t, s.text)
 
+    from seqgen.storage.checkpoint import output_lock, remove_stale_temps
+
     try:
-        reason = trainer.run(on_step=events.on_step, on_eval=on_eval, on_sample=on_sample,
-                             sample_every=o.sample_every, max_seconds=o.max_minutes * 60 if o.max_minutes else None)
+        # One writer per output: a second training told to write here is refused, and the
+        # temporary files a killed run left behind are removed once we hold the lock.
+        with output_lock(o.output):
+            remove_stale_temps(o.output)
+            remove_stale_temps(best_path(o.output))
+            reason = trainer.run(on_step=events.on_step, on_eval=on_eval, on_sample=on_sample,
+                                 sample_every=o.sample_every,
+                                 max_seconds=o.max_minutes * 60 if o.max_minutes else None)
     finally:
         if log_file:
             log_file.close()
@@ -281,27 +289,26 @@ def _run(model, tok, options, restore, events):
 # ---------------------------------------------------------------------------------- outputs
 def _check_outputs(options):
     """Refuse unusable output paths before any training time is spent."""
-    _check_writable(Path(options.output), "output")
-    if options.log:
-        _check_writable(Path(options.log), "log")
+    from seqgen.storage.checkpoint import check_writable
+    from seqgen.training.trainer import best_path
 
-
-def _check_writable(path: Path, field: str):
-    import os
-
-    parent = path.parent
-    if path.exists() and not path.is_file():
-        raise ConfigError(f"{field}: {path} exists and is not a regular file", fields=(field,))
-    if not parent.is_dir():
-        raise ConfigError(f"{field}: {path}: folder {parent} does not exist", fields=(field,))
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"{field}: {path}: not writable", fields=(field,))
+    for path, field in ((options.output, "output"), (best_path(options.output), "output"), (options.log, "log")):
+        if path is not None:
+            try:
+                check_writable(path)
+            except SeqgenError as e:
+                raise ConfigError(f"{field}: {e}", fields=(field,)) from None
 
 
 def _check_new_output(path: Path, force: bool, field: str):
+    from seqgen.storage.checkpoint import check_writable
+
     if path.exists() and not force:
         raise ConfigError(f"{field}: {path} exists; pass force to overwrite it", fields=(field, "force"))
-    _check_writable(path, field)
+    try:
+        check_writable(path)
+    except SeqgenError as e:
+        raise ConfigError(f"{field}: {e}", fields=(field,)) from None
 
 
 def _open_log(path):

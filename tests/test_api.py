@@ -114,8 +114,8 @@ def test_outputs_are_checked_before_any_training(tmp_path, text_file, cli_run, m
     from seqgen.training.trainer import Trainer
 
     monkeypatch.setattr(Trainer, "run", lambda *a, **k: pytest.fail("trained despite an unusable output"))
-    for output, message in [(tmp_path / "no" / "m.npz", "does not exist"), (tmp_path, "not a regular file"),
-                            (text_file / "m.npz", "does not exist")]:
+    for output, message in [(tmp_path / "no" / "m.npz", "does not exist"), (tmp_path, "is a folder"),
+                            (text_file / "m.npz", "is not a folder")]:
         with pytest.raises(ConfigError, match=message):
             api.train(small(tmp_path, text_file, output=output))
     r = cli_run("train", text_file, "--log", tmp_path / "missing" / "log.jsonl", "-o", tmp_path / "m.npz")
@@ -215,3 +215,16 @@ def test_version_comes_from_the_distribution_metadata(cli_run):
 
     assert seqgen.__version__ == version("seqgen")
     assert version("seqgen") in cli_run("--version").output
+
+
+def test_training_takes_the_output_lock_and_clears_stale_temporaries(tmp_path, text_file):
+    from seqgen.storage.checkpoint import output_lock
+
+    stale = tmp_path / ".m.npz.abcd1234.tmp"  # what a run killed mid-save leaves behind
+    stale.write_bytes(b"half a checkpoint")
+    api.train(small(tmp_path, text_file))
+    assert not stale.exists() and (tmp_path / "m.npz").exists()
+    with output_lock(tmp_path / "m.npz"):  # another training writing here: refused, file kept
+        with pytest.raises(Exception, match="m.npz"):
+            api.train(small(tmp_path, text_file, steps=3))
+    assert checkpoint.load(tmp_path / "m.npz").training["step"] == 6

@@ -20,15 +20,16 @@ TEXT = "hello world\nhow low\nyellow howl\n" * 4
 def train_checkpoint(path, cell="gru", layers=2, optimizer="adam", steps=3):
     """A real training checkpoint, written by the Trainer (so its metadata is what training writes)."""
     from seqgen.training.data import make_windows
-    from seqgen.training.trainer import Trainer, TrainOptions
+    from seqgen.options import TrainOptions
+    from seqgen.training.trainer import Trainer
 
     tok = CharTokenizer()
     tok.fit([list(TEXT)])
     ids = np.asarray(tok.encode(list(TEXT)), dtype=np.int32)
     model = Model.create(cell, len(tok.vocab), 6, layers, seed=1)
     trainer = Trainer(model, tok, make_windows("stream", ids, None, 2, 8), None,
-                      TrainOptions(steps=steps, optimizer=optimizer, eval_every=steps, batch_size=2, seq_length=8),
-                      path)
+                      TrainOptions(steps=steps, optimizer=optimizer, eval_every=steps, batch_size=2, seq_length=8,
+                                   output=path))
     trainer.run()
     return model, tok, trainer
 
@@ -161,7 +162,7 @@ BAD_FIELDS = [
     ("training.rng.bit_generator", "MT19937", "training.rng.bit_generator: Input should be 'PCG64'"),
     ("training.history", [1], "training.history.0: Input should be a valid dictionary"),
     ("training.history", {"a": 1}, "training.history: Input should be a valid list"),
-    ("training.history.0.train_loss", None, "training.history.0.train_loss: Input should be a valid number"),
+    ("training.history.0.train_loss", "low", "training.history.0.train_loss: Input should be a valid number"),
     ("training.history.0.extra", [1, 2], "training.history.0.extra"),
     ("training.optimizer", None, "training.optimizer: Input should be a valid dictionary"),
     ("training.optimizer.name", "lbfgs", "training.optimizer: unknown optimizer 'lbfgs'"),

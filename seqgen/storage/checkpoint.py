@@ -28,7 +28,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqgen import __version__
 from seqgen.errors import CheckpointError, ConfigError, SeqgenError, ShapeError
 from seqgen.storage import archive, schema
 from seqgen.storage.atomic import write_atomically
@@ -63,7 +62,7 @@ def save(path, model, tokenizer, training=None, arrays=None, summary=None):
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "seqgen_version": __version__,
+        "seqgen_version": _version(),
         "model": model.config_dict(),
         "tokenizer": tokenizer.to_dict(),
         "training": training,
@@ -91,6 +90,12 @@ def save(path, model, tokenizer, training=None, arrays=None, summary=None):
             np.savez(f, **content)
 
     _write(path, write)
+
+
+def _version():
+    import seqgen
+
+    return seqgen.__version__
 
 
 def copy(source, target):

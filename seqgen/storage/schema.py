@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from seqgen.errors import CheckpointError, ConfigError
+from seqgen.options import TrainOptions
 
 FORMAT = "seqgen-checkpoint"
 FORMAT_VERSION = 1
@@ -86,26 +87,9 @@ class OptimizerMeta(_Strict):
     decay_every: Positive
 
 
-class TrainOptionsMeta(_Open):
-    """``TrainOptions`` as saved (``dataclasses.asdict``)."""
-
-    mode: Literal["stream", "items"]
-    batch_size: Annotated[int, Field(ge=1, le=2**16)]
-    seq_length: Annotated[int, Field(ge=1, le=2**20)]
-    steps: Positive | None
-    epochs: Annotated[float, Field(gt=0, le=1e9)] | None
-    optimizer: Name
-    lr: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None
-    momentum: Fraction
-    decay: Annotated[float, Field(gt=0, le=1)]
-    decay_every: Positive
-    clip_value: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
-    clip_norm: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None
-    reduction: Literal["mean", "sum"]
-    dropout: Fraction
-    eval_every: Positive
-    patience: Positive | None
-    seed: Annotated[int, Field(ge=0, lt=2**64)]
+# ``TrainOptions`` as saved (``model_dump(mode="json")``; older files hold a subset): checked by
+# the same option object that checks flags and config files, so the two cannot drift apart.
+TrainOptionsMeta = TrainOptions
 
 
 class EvalRecord(_Open):
@@ -113,7 +97,7 @@ class EvalRecord(_Open):
 
     step: Count
     epoch: Count
-    train_loss: float
+    train_loss: float | None  # mean nats/token since the previous evaluation
     valid_loss: float | None = None
     elapsed: float | None = None
     lr: float | None = None
@@ -135,7 +119,10 @@ class TrainingMeta(_Open):
     history: History
     best_valid: Finite | None
     bad_evals: Count
-    smoothed: Finite | None
+    # summed NLL and target tokens since the last evaluation
+    interval: Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]],
+                        Field(min_length=2, max_length=2)] = [0.0, 0]
+    first_loss: Finite | None = None
     options: TrainOptionsMeta
     elapsed: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     corpus: Text | None = None

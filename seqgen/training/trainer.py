@@ -7,7 +7,6 @@ checkpoint, so N steps + resume + N steps equals 2N steps bit for bit.
 """
 
 import math
-import shutil
 import signal
 import threading
 import time
@@ -17,7 +16,6 @@ import numpy as np
 
 from seqgen.errors import TrainingError
 from seqgen.storage import checkpoint
-from seqgen.storage.atomic import write_atomically
 from seqgen.training.clip import clip_by_norm, clip_by_value
 from seqgen.training.optim import Optimizer
 
@@ -200,7 +198,7 @@ class Trainer:
         self.history.append(record)
         self.save()
         if improved:  # the checkpoint just written is the best one: copy it rather than save twice
-            write_atomically(best_path(self.output), lambda tmp: shutil.copyfile(self.output, tmp))
+            checkpoint.copy(self.output, best_path(self.output))
         return record
 
     def training_meta(self):
