@@ -65,5 +65,5 @@ def _trial_ended(trial_id, status, metrics, config):
         return
     loss = metrics.get("valid_loss")
     how = "finished" if metrics.get("last") else "stopped early"
-    click.echo(f"trial {trial_id} {how} at step {metrics.get('step')}: validation loss "
+    click.echo(f"trial {trial_id} {how} at step {metrics.get('step')}: last validation loss "
                f"{format_value(loss, 'valid_loss')} ({point})", err=True)

@@ -9,7 +9,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -106,10 +108,11 @@ def _param_space(tune, spec: SweepSpec):
 def _search(tune, spec: SweepSpec):
     if spec.search == "optuna":
         try:
-            import optuna  # noqa: F401
+            import optuna
             from ray.tune.search.optuna import OptunaSearch
         except ImportError:
             raise SeqgenError("search = \"optuna\" needs Optuna: pip install 'seqgen[ray]'") from None
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # not a line per study and trial
         return OptunaSearch(seed=spec.seed)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -180,6 +183,7 @@ def run(spec: SweepSpec, output, address=None, verbose=0, on_trial=None) -> Swee
     output = Path(output).absolute()
     ray, tune = import_ray()
     _check_output(output, spec)
+    sigint = signal.getsignal(signal.SIGINT)  # Tune installs its own and leaves it behind
     _connect(ray, address)
     try:
         trainable = tune.with_resources(tune.with_parameters(_trial, base=spec.train, threads=spec.threads),
@@ -206,6 +210,8 @@ def run(spec: SweepSpec, output, address=None, verbose=0, on_trial=None) -> Swee
         return _collect(grid, spec, output, resumed)
     finally:
         ray.shutdown()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, sigint)
 
 
 def _collect(grid, spec: SweepSpec, output: Path, resumed: bool) -> SweepResult:
