@@ -19,8 +19,8 @@ TEXT = "hello world\nhow low\nyellow howl\n" * 4
 
 def train_checkpoint(path, cell="gru", layers=2, optimizer="adam", steps=3):
     """A real training checkpoint, written by the Trainer (so its metadata is what training writes)."""
-    from seqgen.training.data import make_windows
     from seqgen.options import TrainOptions
+    from seqgen.training.data import make_windows
     from seqgen.training.trainer import Trainer
 
     tok = CharTokenizer()
