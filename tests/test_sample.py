@@ -314,3 +314,23 @@ def test_midi_primer_tempo_is_kept(melody_model, tmp_path, write_midi):
     assert r.exit_code == 0, r.output
     tempos = [m.tempo for t in mido.MidiFile(tmp_path / "out.mid").tracks for m in t if m.type == "set_tempo"]
     assert [round(mido.tempo2bpm(t)) for t in tempos] == [100]
+
+
+def test_assembler_gives_the_same_text_fed_at_once_or_token_by_token(names_model):
+    from seqgen.generation.samples import Assembler, plan
+
+    ckpt = checkpoint.load(names_model)
+    tok = ckpt.tokenizer
+    for stops, strip in ((None, False), (["saur"], False), (["saur", "on"], True), (["a"], True)):
+        for seed in range(6):
+            options = SampleOptions(prime="al", seed=seed, length=60, stop="" if stops else None)
+            p = plan(ckpt, options, stops=stops)
+            ids = draw(options.replace(stop=""), ckpt).samples[0].ids
+            whole = Assembler(tok, p, strip_stop=strip)
+            shown_whole = whole.feed(ids) + whole.close()
+            single = Assembler(tok, p, strip_stop=strip)
+            shown_single = "".join(single.feed(i) for i in ids) + single.close()
+            assert shown_whole == shown_single == whole.text == single.text
+            assert whole.finish == single.finish and list(whole.ids) == list(single.ids)
+            if stops and whole.finish == "stop":
+                assert any(s in whole.text[len(whole.prime_text):] for s in stops) != strip

@@ -149,9 +149,10 @@ def plan(ckpt, options, prime_tokens=None, stops=None):
 class Assembler:
     """One stream's tokens -> its text as they arrive, applying the plan's stops.
 
-    ``feed`` returns the new text to show; ``finished`` turns true at a stop. With
-    ``strip_stop`` (OpenAI's convention) a stop text is left out of the output, so up to
-    len(stop) - 1 characters are held back until it is certain they do not start one."""
+    ``feed`` takes one id or several and returns the new text to show (rendering once per call,
+    so feeding a step's worth of tokens at a time keeps a long stream linear in practice);
+    ``finished`` turns true at a stop. With ``strip_stop`` (OpenAI's convention) a stop text is
+    left out, so up to len(stop) - 1 characters are held back until they cannot start one."""
 
     def __init__(self, tok, plan_, strip_stop=False):
         self.tok, self.plan, self.strip = tok, plan_, strip_stop
@@ -162,26 +163,41 @@ class Assembler:
         self.text = self.prime_text  # everything shown so far or held back
         self.sent = 0
 
-    def feed(self, token_id, logp=0.0):
+    def feed(self, ids, logps=None):
         if self.finished:
             return ""
-        token = self.tok.vocab[int(token_id)]
-        self.ids.append(int(token_id))
-        self.logps.append(float(logp))
-        if token_id == self.plan.stop_id:
-            self.finished, self.finish = True, "stop"
-            if token == self.tok.separator or self.strip:
-                return self._emit(len(self.text))
-        self.tokens.append(token)
-        self.text = self.tok.render(list(self.plan.shown_prime) + self.tokens)
-        if self.plan.stop_texts:
-            generated = self.tok.render(self.tokens)
-            found = [i for i in (generated.find(s) for s in self.plan.stop_texts) if i >= 0]
-            if found:
+        ids = [int(ids)] if np.ndim(ids) == 0 else [int(i) for i in ids]
+        logps = [0.0] * len(ids) if logps is None else ([float(logps)] if np.ndim(logps) == 0 else list(logps))
+        n_tokens, n_ids = len(self.tokens), len(self.ids)
+        vocab, stop_id = self.tok.vocab, self.plan.stop_id
+        for token_id, lp in zip(ids, logps):
+            self.ids.append(token_id)
+            self.logps.append(float(lp))
+            if token_id == stop_id:
                 self.finished, self.finish = True, "stop"
-                if self.strip:
-                    self.text = self.text[: len(self.text) - len(generated) + min(found)]
+                if vocab[token_id] != self.tok.separator and not self.strip:
+                    self.tokens.append(vocab[token_id])
+                break
+            self.tokens.append(vocab[token_id])
+        cut = None
+        if self.plan.stop_texts and len(self.tokens) > n_tokens and self._stop_in(self.tokens):
+            lo, hi = n_tokens + 1, len(self.tokens)  # the first token count whose text holds a stop
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if self._stop_in(self.tokens[:mid]) else (mid + 1, hi)
+            keep_ids = n_ids + (lo - n_tokens)
+            del self.tokens[lo:], self.ids[keep_ids:], self.logps[keep_ids:]
+            self.finished, self.finish = True, "stop"
+            generated = self.tok.render(self.tokens)
+            cut = min(i for i in (generated.find(s) for s in self.plan.stop_texts) if i >= 0) - len(generated)
+        self.text = self.tok.render(list(self.plan.shown_prime) + self.tokens)
+        if cut is not None and self.strip:
+            self.text = self.text[: len(self.text) + cut]
         return self._emit(len(self.text) if self.finished else len(self.text) - self.holdback)
+
+    def _stop_in(self, tokens):
+        generated = self.tok.render(tokens)
+        return any(s in generated for s in self.plan.stop_texts)
 
     def close(self):
         """The text still held back, at the end of the stream."""
@@ -199,20 +215,9 @@ class Assembler:
 
 
 def _assemble(tok, plan_, ids, token_logp):
-    """A whole stream's Sample (the same as feeding its tokens to an Assembler one by one)."""
-    if not plan_.stop_texts:  # no text to look for: decode once
-        ids = np.asarray(ids)
-        tokens = tok.decode(ids)
-        finish = "stop" if len(ids) and ids[-1] == plan_.stop_id else "length"
-        if finish == "stop" and tokens[-1] == tok.separator:
-            tokens = tokens[:-1]
-        tokens = list(plan_.shown_prime) + tokens
-        return Sample(tokens, tok.render(tokens), float(np.sum(token_logp)), ids.astype(np.int32), finish)
+    """A whole stream's Sample (the same as feeding its tokens to an Assembler as they come)."""
     a = Assembler(tok, plan_)
-    for token_id, lp in zip(ids, token_logp):
-        a.feed(token_id, lp)
-        if a.finished:
-            break
+    a.feed(ids, token_logp)
     return a.sample()
 
 
