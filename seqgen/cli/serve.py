@@ -33,9 +33,14 @@ def serve(models, host, port, api_key, max_tokens, max_n, max_prompt, max_body, 
     """Serve models over HTTP (OpenAI-compatible /v1/completions, /v1/samples, /v1/models, /health,
     /metrics; docs at /docs). MODEL: checkpoint files or shipped names; default: every shipped model.
     SIGTERM stops accepting requests and finishes the ones in flight."""
+    import sys
     from pathlib import Path
 
     import uvicorn
+
+    # The batch worker and the event loop share the GIL; at the default 5 ms switch interval a
+    # handler waits up to 5 ms per hand-over, which dominated time to first token.
+    sys.setswitchinterval(0.0005)
 
     from seqgen.generation.samples import load_model
     from seqgen.service.app import Limits, create_app

@@ -8,6 +8,7 @@ its own generator and the kernel's rows do not depend on the batch, a job's toke
 """
 
 import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -15,14 +16,17 @@ import numpy as np
 from seqgen.errors import SeqgenError
 from seqgen.generation.sampler import Batch, Weights, checked_prime, primed_state, stream_generators
 
+MAX_CHUNK = 16  # steps per kernel call at most
+CHUNK_SECONDS = 0.001  # ... and about this long
+
 
 class QueueFull(SeqgenError):
     """Too many requests are waiting for this model."""
 
 
 class Job:
-    """One request's n streams. The worker appends (stream, token, logp) items to ``items`` (a
-    thread-safe deque; token None: that stream ended, stream -1: the job failed, logp = the
+    """One request's n streams. The worker appends (stream, ids, logps) items to ``items`` (a
+    thread-safe deque; ids None: that stream ended; stream -1: the job failed, logps = the
     error) and calls the scheduler's ``notify`` with the jobs it touched."""
 
     def __init__(self, plan, seed, n, context=None):
@@ -59,6 +63,7 @@ class Scheduler:
         self.stopping = False
         self.steps = 0
         self.peak = 0  # most streams ever stepped together
+        self.step_seconds = 1.0  # the last call's time per step
         self.thread = threading.Thread(target=self._run, name=f"seqgen-batch-{name}", daemon=True)
         self.thread.start()
 
@@ -121,15 +126,22 @@ class Scheduler:
                 if touched:
                     self.notify(touched)
                 continue
-            out, logp = self.batch.steps(1)
-            self.steps += 1
-            owners = self.batch.owners
+            # Several steps per kernel call while nobody waits to join, as many as fit in about
+            # a millisecond: one call's fixed cost is then shared, and a newcomer still joins
+            # within a millisecond (at the next step when the batch is busy).
+            k = 1 if self.pending else int(min(MAX_CHUNK, max(1, CHUNK_SECONDS / self.step_seconds)))
+            started = time.perf_counter()
+            out, logp = self.batch.steps(k)
             if len(out):
-                tokens, lps = out[0], logp[0]
-                for row in np.flatnonzero(tokens >= 0):
-                    job, i = owners[row]
-                    job.items.append((i, int(tokens[row]), float(lps[row])))
-                    touched.add(job)
+                self.step_seconds = (time.perf_counter() - started) / len(out)
+            self.steps += len(out)
+            owners = self.batch.owners
+            drawn = out >= 0
+            for row in np.flatnonzero(drawn.any(axis=0)):
+                job, i = owners[row]
+                keep = drawn[:, row]
+                job.items.append((i, out[keep, row].tolist(), logp[keep, row].tolist()))
+                touched.add(job)
             running = self.batch.running()
             if not running.all():
                 for row in np.flatnonzero(~running):

@@ -142,17 +142,17 @@ class Stream:
                 got, new_tokens = {}, 0
                 for j, job in enumerate(self.jobs):
                     while job.items:
-                        i, token, logp = job.items.popleft()
+                        i, ids, logps = job.items.popleft()
                         if i < 0:
-                            raise logp
+                            raise logps
                         entry = got.setdefault((j, i), ([], [], [False]))
-                        if token is None:
+                        if ids is None:
                             job.open -= 1
                             entry[2][0] = True
                         else:
-                            entry[0].append(token)
-                            entry[1].append(logp)
-                            new_tokens += 1
+                            entry[0].extend(ids)
+                            entry[1].extend(logps)
+                            new_tokens += len(ids)
                 self._observe(new_tokens)
                 if got:
                     yield [(j, i, ids, lps, ended[0]) for (j, i), (ids, lps, ended) in got.items()]
