@@ -4,6 +4,7 @@ client, httpx and raw server-sent events. Every call has a timeout; every server
 import base64
 import io
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -34,7 +35,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         cmd = [sys.executable, "-m", "seqgen", "serve", *args, "--port", str(self.port), "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env = {k: v for k, v in os.environ.items() if k != "SEQGEN_API_KEY"}  # only what the test asks for
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

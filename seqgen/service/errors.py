@@ -45,6 +45,8 @@ def to_service_error(exc, retry_after=1):
             return bad_request(f"invalid JSON ({first.get('ctx', {}).get('error', first['msg'])})", "body")
         message = "; ".join(f"{_field(e['loc'])}: {e['msg']}".replace("Value error, ", "") for e in errors)
         return ServiceError(400, message, param=_field(first["loc"]))
+    if isinstance(exc, TimeoutError):  # asyncio.wait_for around a beam search
+        return ServiceError(504, "the request took too long", "timeout_error", code="request_timeout")
     if isinstance(exc, QueueFull):
         return ServiceError(429, str(exc) + "; retry later", type_="rate_limit_error", code="queue_full",
                             headers={"Retry-After": str(retry_after)})
