@@ -77,11 +77,17 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limits, status = self.state.limits, {"code": 500}
+        limits, status = self.state.limits, {}
+
+        def count(code):  # once per request, when its status is known (before the client sees it)
+            if not status.get("counted"):
+                status["counted"] = True
+                path = scope["path"] if scope["path"] in ROUTES else "other"
+                self.state.metrics.requests.labels(path, str(code)).inc()
 
         async def counted_send(message):
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                count(message["status"])
             await send(message)
 
         headers = dict(scope["headers"])
@@ -110,8 +116,7 @@ class Guard:
 
             await self.app(scope, counted_receive, counted_send)
         finally:
-            path = scope["path"] if scope["path"] in ROUTES else "other"
-            self.state.metrics.requests.labels(path, str(status["code"])).inc()
+            count(500)  # no response was started
 
 
 class Stream:
