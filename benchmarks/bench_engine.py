@@ -345,12 +345,12 @@ def profile_config(cell, H, L, reps=20):
     to split them, the same T per-step products (and the same T gate calls) are timed alone."""
     import numba
 
-    from seqgen.generation.sampler import _Sampler
+    from seqgen.generation.sampler import Batch, Params, Weights, primed_state, stream_generators
     from seqgen.kernels import gru as kgru
     from seqgen.kernels import lstm as klstm
     from seqgen.kernels import rnn as krnn
     from seqgen.kernels.loss import softmax_xent
-    from seqgen.kernels.sample import _advance, sample_steps
+    from seqgen.kernels.sample import _advance, rows_dot, sample_steps
 
     @numba.njit
     def dots_fwd(A, WaaT, za):  # the forward recurrence's per-step products only
@@ -379,18 +379,19 @@ def profile_config(cell, H, L, reps=20):
 
     @numba.njit
     def advance_only(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch, WyaT, logits, K):
+        c_next = np.empty_like(scratch)
         for _ in range(K):
-            _advance(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch)
-            np.dot(x, WyaT, logits)
+            _advance(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
+            rows_dot(x, WyaT, logits)
 
     @numba.njit
     def sample_dots_only(L, N, WxT, WaaT, WyaT, z, za, x, logits, K):
         for _ in range(K):
             for l in range(L):
                 if l > 0:
-                    np.dot(x, WxT[l - 1], z)
-                np.dot(x, WaaT[l], za)
-            np.dot(x, WyaT, logits)
+                    rows_dot(x, WxT[l - 1], z)
+                rows_dot(x, WaaT[l], za)
+            rows_dot(x, WyaT, logits)
 
     def timeit(fn, reps=reps):
         fn()
@@ -478,20 +479,24 @@ def profile_config(cell, H, L, reps=20):
     samp = {}
     for n in (1, 64):
         K = 2000 if n == 1 else 200
-        s = _Sampler(m, n, np.array([0]), 1.0, 0, 1.0, False, -1, 0)
-        u = s.rng.random((K, n))
-        outk = np.empty((K, n), np.int32)
+        b = Batch(Weights(m))
+        b.add(primed_state(m, [0]), 0, Params(), stream_generators(0, n), 10**9, range(n))
+        s = b.w
+        u = np.random.default_rng(0).random((n, K))
+        used = np.zeros(n, np.int64)
+        outk, logpk = np.empty((K, n), np.int32), np.empty((K, n))
 
         def run_kernel():
-            sample_steps(s.cell, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, s.state, s.ids, u,
-                         s.inv_temperature, s.top_k, s.top_p, s.greedy, s.stop_id, s.done, outk, s.logp)
+            used[:] = 0
+            sample_steps(s.cell, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, b.state, b.ids, u, used,
+                         b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id, b.done, b.remaining, outk, logpk)
 
         GH = G * H
         z, za = np.empty((n, GH), np.float32), np.empty((n, GH), np.float32)
         xx, scr = np.zeros((n, H), np.float32), np.empty((n, H), np.float32)
         lgt = np.empty((n, V), np.float32)
         ids = np.zeros(n, np.int32)
-        st2 = s.state.copy()
+        st2 = b.state.copy()
         total = timeit(run_kernel, 5) / K
         adv = timeit(lambda: advance_only(s.cell, ids, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, st2, z, za, xx, scr,
                                           s.WyaT, lgt, K), 5) / K
