@@ -267,7 +267,7 @@ def valid_bytes(tmp_path):
     (lambda ok: ok[:10], "truncated"),
     (lambda ok: b"", "truncated"),
     (lambda ok: b"this is not a midi file at all", "MThd not found"),
-    (lambda ok: ok[:14] + b"MTrx" + ok[18:], "no MTrk"),
+    (lambda ok: ok[:14] + b"MTrx" + ok[18:], "0 of the 1 MTrk"),
 ])
 def test_corrupt_files_are_a_one_line_corpus_error(tmp_path, make, problem):
     bad = tmp_path / "bad.mid"
