@@ -25,3 +25,29 @@ def cli_run():
 
     runner = CliRunner()
     return lambda *args: runner.invoke(cli, [str(a) for a in args])
+
+
+def call_unblocked(fn, *args, fifo=None, seconds=10):
+    """fn(*args) in a thread -> its result, or the exception it raised. Fails the test if the
+    call is still blocked after `seconds` (reading a FIFO waits for a writer): then a writer
+    is opened and closed on `fifo` so that the thread ends."""
+    import os
+    import threading
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = fn(*args)
+        except BaseException as e:  # noqa: B036 - handed to the test
+            outcome["result"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if fifo is not None:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            thread.join(seconds)
+        pytest.fail(f"{getattr(fn, '__name__', fn)} blocked for {seconds} s")
+    return outcome["result"]
