@@ -419,23 +419,27 @@ def _poly_tokens(notes: np.ndarray) -> list[str]:
     """Sorted, distinct (start, end, pitch) rows -> per step "p<pitch>" (struck here) /
     "h<pitch>" (held) ascending, then <STEP>. Overlapping notes of a pitch merge first, so
     every array built is as long as the tokens returned."""
-    notes = notes[np.lexsort((notes[:, 0], notes[:, 2]))]  # by pitch, then start
-    start, end, pitch = notes.T
+    start, end, pitch = notes[np.lexsort((notes[:, 0], notes[:, 2]))].T  # by pitch, then start
     extent = int(end.max())
-    # Intervals of one pitch that overlap or touch merge: the running maximum of the ends
-    # (offset by pitch, so it restarts with each pitch) says how far the current one reaches.
+    # Notes of one pitch that overlap or touch merge into one interval: the running maximum of
+    # the ends (offset by pitch, so that it restarts with each pitch) says how far it reaches.
     reach = np.maximum.accumulate(pitch * (extent + 1) + end) - pitch * (extent + 1)
-    new = np.ones(len(notes), dtype=bool)
+    new = np.ones(len(start), dtype=bool)
     new[1:] = (pitch[1:] != pitch[:-1]) | (start[1:] > reach[:-1])
-    last = np.append(np.flatnonzero(new)[1:] - 1, len(notes) - 1)
-    first_step, lengths, pitches = start[new], reach[last] - start[new], pitch[new]
-    offsets = np.cumsum(lengths) - lengths
-    steps = np.repeat(first_step - offsets, lengths) + np.arange(lengths.sum())
-    keys = steps * 256 + np.repeat(pitches, lengths)
-    keys = np.sort(np.concatenate([keys, np.arange(extent, dtype=np.int64) * 256 + 255]))  # 255: <STEP> last
-    low = keys & 255
-    codes = np.where(low == 255, 256, low + 128 * ~np.isin(keys, start * 256 + pitch))
-    return POLY_TABLE[codes].tolist()
+    heads = np.flatnonzero(new)
+    group = np.cumsum(new) - 1  # each note's interval
+    first, lengths = start[heads], reach[np.append(heads[1:] - 1, len(start) - 1)] - start[heads]
+    offsets = np.cumsum(lengths) - lengths  # where each interval's steps begin in the flat arrays
+    steps = np.repeat(first - offsets, lengths) + np.arange(offsets[-1] + lengths[-1])
+    codes = np.repeat((pitch[heads] + 128).astype(np.int16), lengths)  # "h<pitch>"...
+    codes[offsets[group] + start - first[group]] = pitch  # ...but "p<pitch>" where a note starts
+    # step-major; the stable sort keeps pitches ascending within a step
+    codes = codes[np.argsort(steps, kind="stable")]
+    out = np.full(len(codes) + extent, 256, dtype=np.int16)  # <STEP> after each step's pitches
+    is_pitch = np.ones(len(out), dtype=bool)
+    is_pitch[np.cumsum(np.bincount(steps, minlength=extent) + 1) - 1] = False
+    out[is_pitch] = codes
+    return POLY_TABLE[out].tolist()
 
 
 def _melody_notes(tokens: list[str]) -> tuple[list[Note], int]:

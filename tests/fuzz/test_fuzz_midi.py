@@ -12,6 +12,7 @@ import warnings
 
 import mutations
 import pytest
+from conftest import call_unblocked
 
 from seqgen.errors import CorpusError, TokenizerError
 from seqgen.plugins.host import get_tokenizer
@@ -110,3 +111,17 @@ def test_cli_tokenize_refuses_a_fifo_and_a_device(cli_run, tmp_path):
     result = cli_run("tokenize", "/dev/zero", "-t", "midi")
     assert_one_line_error(result, "/dev/zero")
     assert "character device" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_cli_sample_refuses_nasty_primers(cli_run, tmp_path):
+    """`seqgen sample --model chorale --prime-midi FILE`: a FIFO (blocked forever before), a
+    device, a corrupt file: exit 1 and one line each."""
+    fifo = tmp_path / "pipe.mid"
+    os.mkfifo(fifo)
+    corrupt = tmp_path / "corrupt.mid"
+    corrupt.write_bytes(SEEDS[0][:40])
+    for primer, problem in ((fifo, "FIFO"), ("/dev/zero", "character device"), (corrupt, "not a valid MIDI file")):
+        result = call_unblocked(cli_run, "sample", "--model", "chorale", "--prime-midi", primer, fifo=fifo)
+        assert_one_line_error(result, primer)
+        assert problem in result.stderr
