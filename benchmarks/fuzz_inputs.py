@@ -1,7 +1,7 @@
 """Long fuzz run of the MIDI reader (opt-in; the suite runs a short one in tests/fuzz/).
 
     nice -n 10 python benchmarks/fuzz_inputs.py --files 10000 --seconds 1500
-    nice -n 10 python benchmarks/fuzz_inputs.py --files 500 --cli 50 --keep failures/
+    nice -n 10 python benchmarks/fuzz_inputs.py --files 500 --cli 50 --large 10 --keep failures/
 
 Mutates the chorales in corpora/jsb-chorales with tests/fuzz/mutations.py (seeded), reads each
 mutated file with the midi tokenizer in both encodings in a worker process, and reports: files,
@@ -92,11 +92,46 @@ def cli_check(path, encoding):
     return None
 
 
+LARGE_MUTATIONS = [mutations.flip_bits, mutations.set_bytes, mutations.truncate, mutations.insert_delete,
+                   mutations.chunk_length]
+
+
+def large_seeds():
+    """Two large valid files, written with the plugin's writer: 170,000 short notes of one voice
+    (1.4 MB, running status) and 128 voices each holding 64-quarter notes for 100,000 steps (300
+    KB: the largest poly document the default bounds allow, 13 million tokens)."""
+    from seqgen_plugins.midi import write_midi
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dense, voices = Path(tmp) / "dense.mid", Path(tmp) / "voices.mid"
+        write_midi(dense, [[(60 + i % 12, 60 * i, 60 * i + 30, 0) for i in range(170_000)]], type=0)
+        write_midi(voices, [[(p, k * 64 * 480, (k + 1) * 64 * 480, 0) for p in range(128) for k in range(390)]],
+                   type=0)
+        return {"dense": dense.read_bytes(), "voices": voices.read_bytes()}
+
+
+def inputs(args, rng, seeds):
+    """-> (bytes, mutation names): --files mutated chorales, then --large mutated large files
+    (the first two of them unmutated)."""
+    for _ in range(args.files):
+        yield mutations.mutate(rng.choice(seeds), rng)
+    if args.large:
+        large = large_seeds()
+        for i in range(args.large):
+            name = ("dense", "voices")[i % 2]
+            if i < 2:
+                yield large[name], [f"{name} (as written)"]
+            else:
+                op = rng.choice(LARGE_MUTATIONS)
+                yield op(large[name], rng), [f"{name}", op.__name__]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=10_000, help="mutated files to read (each in both encodings)")
     ap.add_argument("--seconds", type=float, default=1800, help="stop after this long, whatever --files says")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--large", type=int, default=0, help="then this many large files (0.3-1.4 MB), mutated")
     ap.add_argument("--cli", type=int, default=0, help="also run this many of the files through `seqgen tokenize`")
     ap.add_argument("--hang", type=float, default=30, help="kill a read that takes longer than this (s)")
     ap.add_argument("--memory-limit", type=int, default=2 << 30, help="worker address-space limit, bytes (0: none)")
@@ -113,10 +148,9 @@ def main():
     mutation_counts, failures, slowest = {}, [], []
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.files):
+        for i, (raw, names) in enumerate(inputs(args, rng, seeds)):
             if time.monotonic() - start > args.seconds:
                 break
-            raw, names = mutations.mutate(rng.choice(seeds), rng)
             for name in names:
                 mutation_counts[name] = mutation_counts.get(name, 0) + 1
             path = Path(tmp) / f"{i:06d}.mid"
