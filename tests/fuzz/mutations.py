@@ -65,7 +65,10 @@ def insert_delete(raw, rng):
 
 def chunk_length(raw, rng):
     """A chunk's length field set to 0, off by a little, random, or 0xFFFFFFFF."""
-    at = rng.choice(chunks(raw))
+    offsets = chunks(raw)
+    if not offsets:  # shorter than a chunk header (after another mutation): make one up
+        return raw[:4] + struct.pack(">I", rng.getrandbits(32))
+    at = rng.choice(offsets)
     size = struct.unpack(">I", raw[at + 4 : at + 8])[0]
     new = rng.choice([0, 1, 5, max(0, size + rng.randint(-16, 16)), rng.getrandbits(32), 0xFFFFFFFF])
     return raw[: at + 4] + struct.pack(">I", new) + raw[at + 8 :]
