@@ -36,6 +36,8 @@ DRUM_CHANNEL = 9  # channel 10 counted from 1
 MELODY_RE = re.compile(r"(?:n(\d+)|r)_d(\d+)")
 POLY_RE = re.compile(r"([ph])(\d+)")
 # poly token codes: 0-127 "p<pitch>", 128-255 "h<pitch>", 256 "<STEP>"
+# above this many pitch tokens per step on average, poly is laid out on a dense grid
+DENSE_POLY = 16
 POLY_TABLE = np.array([f"p{i}" for i in range(128)] + [f"h{i}" for i in range(128)] + [STEP], dtype=object)
 
 
@@ -418,7 +420,7 @@ def _melody_tokens(notes: np.ndarray, cap: int) -> list[str]:
 def _poly_tokens(notes: np.ndarray) -> list[str]:
     """Sorted, distinct (start, end, pitch) rows -> per step "p<pitch>" (struck here) /
     "h<pitch>" (held) ascending, then <STEP>. Overlapping notes of a pitch merge first, so
-    every array built is as long as the tokens returned."""
+    every array built is at most a few bytes per token returned."""
     start, end, pitch = notes[np.lexsort((notes[:, 0], notes[:, 2]))].T  # by pitch, then start
     extent = int(end.max())
     # Notes of one pitch that overlap or touch merge into one interval: the running maximum of
@@ -429,6 +431,17 @@ def _poly_tokens(notes: np.ndarray) -> list[str]:
     heads = np.flatnonzero(new)
     group = np.cumsum(new) - 1  # each note's interval
     first, lengths = start[heads], reach[np.append(heads[1:] - 1, len(start) - 1)] - start[heads]
+    total = int(lengths.sum())  # pitch tokens
+    if total >= DENSE_POLY * extent:
+        # Dense: a (step, pitch) grid costs no more memory than the flat arrays would, and
+        # reading it row by row needs no sort. Cells hold code + 1; 0 = silent.
+        grid = np.zeros((extent, 129), dtype=np.int16)
+        grid[:, 128] = 257  # <STEP> closes every row
+        for f, n, p in zip(first.tolist(), lengths.tolist(), pitch[heads].tolist()):
+            grid[f : f + n, p] = p + 129  # "h<pitch>"...
+        grid[start, pitch] = pitch + 1  # ...but "p<pitch>" where a note starts
+        out = grid[grid > 0] - 1
+        return POLY_TABLE[out].tolist()
     offsets = np.cumsum(lengths) - lengths  # where each interval's steps begin in the flat arrays
     steps = np.repeat(first - offsets, lengths) + np.arange(offsets[-1] + lengths[-1])
     codes = np.repeat((pitch[heads] + 128).astype(np.int16), lengths)  # "h<pitch>"...

@@ -8,6 +8,7 @@ import struct
 import tracemalloc
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import mido
 import numpy as np
@@ -501,12 +502,14 @@ def poly_per_step(notes):
 @given(notes=st.lists(st.tuples(st.integers(0, 40), st.integers(1, 12), st.integers(58, 64)), min_size=1, max_size=25),
        cap=st.integers(1, 9))
 def test_sweeps_match_the_step_by_step_definition(notes, cap):
-    from seqgen_plugins.midi import _melody_tokens, _poly_tokens
+    from seqgen_plugins import midi
 
     rows = sorted({(s, s + length, p) for s, length, p in notes})
     grid = np.array(rows, dtype=np.int64)
-    assert _melody_tokens(grid, cap) == skyline_per_step([tuple(r) for r in rows], cap)
-    assert _poly_tokens(grid) == poly_per_step(rows)
+    assert midi._melody_tokens(grid, cap) == skyline_per_step([tuple(r) for r in rows], cap)
+    for dense in (0, 10**9):  # poly laid out on a dense grid, and flat
+        with mock.patch.object(midi, "DENSE_POLY", dense):
+            assert midi._poly_tokens(grid) == poly_per_step(rows)
 
 
 def test_every_chorale_reads_with_the_default_bounds():
