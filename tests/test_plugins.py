@@ -657,3 +657,23 @@ def test_documented_messages_are_the_ones_seqgen_prints(tmp_path):
         with pytest.raises(PluginError) as e:
             call()
         assert f"`Error: {e.value}`" in docs
+
+
+def test_prime_write_options_must_return_known_write_options(tmp_path):
+    from seqgen import Tokenizer
+    from seqgen.errors import PluginError
+
+    class Odd(Tokenizer):
+        name = "odd-prime-options"
+
+        def read_file(self, path):
+            return ["a"]
+
+        def render(self, tokens):
+            return "".join(tokens)
+
+        def prime_write_options(self, path):
+            return {"colour": "blue"}
+
+    with pytest.raises(PluginError, match="prime_write_options"):
+        Odd().prime_write_options(tmp_path / "x.mid")

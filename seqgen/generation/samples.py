@@ -78,29 +78,16 @@ class Plan(NamedTuple):
 
 
 def midi_primer_tokens(tok, data: bytes):
-    """Primer tokens from the bytes of a .mid file (the service's primer: never a path). Read
-    from a private temporary file, so nothing the bytes say can name another file."""
+    """(primer tokens, write options such as the primer's tempo) from the bytes of a .mid file
+    (the service's primer: never a path). Read from a private temporary file through the
+    tokenizer's own bounded reader, so nothing the bytes say can name another file."""
     with tempfile.TemporaryDirectory(prefix="seqgen-primer-") as tmp:
         path = Path(tmp) / "primer.mid"
         path.write_bytes(data)
         try:
-            return tok.read_prime(path)
+            return tok.read_prime(path), tok.prime_write_options(path)
         except (CorpusError, TokenizerError) as e:
             raise type(e)(str(e).replace(str(path), "prime_midi")) from None
-
-
-def primer_tempo(path):
-    """The first tempo of a MIDI file in beats per minute, or None."""
-    import mido
-
-    try:
-        for track in mido.MidiFile(path).tracks:
-            for msg in track:
-                if msg.type == "set_tempo":
-                    return round(mido.tempo2bpm(msg.tempo), 3)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError):
-        return None
-    return None
 
 
 def plan(ckpt, options, prime_tokens=None, stops=None):
@@ -254,11 +241,12 @@ def stream_text(options, ckpt=None):
             return
 
 
-def midi_tempo(options):
+def midi_tempo(options, tok):
     """The tempo to write MIDI samples at: the option, else the MIDI primer's, else 120 bpm."""
     if options.tempo is not None:
         return options.tempo
-    return (primer_tempo(options.prime_midi) if options.prime_midi else None) or DEFAULT_TEMPO
+    primed = tok.prime_write_options(options.prime_midi) if options.prime_midi else {}
+    return primed.get("tempo") or DEFAULT_TEMPO
 
 
 def sample(model=None, **options):
@@ -272,7 +260,7 @@ def sample(model=None, **options):
 
 def write_midi(tok, sample_, path, options):
     """Write one sample of a MIDI model to ``path`` with the options' tempo, program, velocity."""
-    tok.write(sample_.tokens, path, tempo=midi_tempo(options), program=options.program, velocity=options.velocity)
+    tok.write(sample_.tokens, path, tempo=midi_tempo(options, tok), program=options.program, velocity=options.velocity)
 
 
 def midi_bytes(tok, sample_, options):

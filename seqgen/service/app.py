@@ -382,9 +382,9 @@ def create_app(models, limits=None):
                 data = base64.b64decode(body.prime_midi, validate=True)
             except (binascii.Error, ValueError):
                 raise bad_request("not valid base64", "prime_midi") from None
-            prime_tokens = await asyncio.to_thread(midi_primer_tokens, tok, data)
-            if options.tempo is None:
-                options = options.replace(tempo=_midi_tempo(data))
+            prime_tokens, primed = await asyncio.to_thread(midi_primer_tokens, tok, data)
+            if options.tempo is None and "tempo" in primed:
+                options = options.replace(tempo=primed["tempo"])
         if options.beam:
             if body.stream:
                 raise bad_request("beam search returns whole sequences; it cannot stream", "stream")
@@ -481,21 +481,6 @@ def _renamed(error, names):
         message = re.sub(rf"(^|; ){field}:", rf"\g<1>{name}:", message)
     param = message.split(":", 1)[0]
     return ServiceError(400, message, param=param)
-
-
-def _midi_tempo(data):
-    import io
-
-    import mido
-
-    try:
-        for track in mido.MidiFile(file=io.BytesIO(data)).tracks:
-            for msg in track:
-                if msg.type == "set_tempo":
-                    return round(mido.tempo2bpm(msg.tempo), 3)
-    except Exception:  # noqa: BLE001  (already parsed once; a tempo is optional)
-        return None
-    return None
 
 
 def _event(s, i, piece, tokens, clock):
