@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_kernels import _centred_differences
 
 from seqgen import Model
 from seqgen.engine import heads
 from seqgen.engine import reference as ref
 from seqgen.engine.model import ModelConfig
 from seqgen.errors import ConfigError
-
-from test_kernels import _centred_differences
 
 CELLS = ["rnn", "lstm", "gru"]
 LABELS = ("A", "B", "C")
@@ -180,7 +179,7 @@ def test_bidirectional_matches_pytorch(cell, layers):
     np.testing.assert_allclose(ours.grads["by"], by.grad.numpy(), atol=1e-12)
     for l in range(layers):
         for ours_prefix, suffix in ((f"l{l}.", ""), (f"l{l}r.", "_reverse")):
-            def grad(name):
+            def grad(name, l=l, suffix=suffix):
                 return getattr(module, f"{name}_l{l}{suffix}").grad.numpy()
             np.testing.assert_allclose(ours.grads[ours_prefix + "Wax"], grad("weight_ih"), atol=1e-12)
             np.testing.assert_allclose(ours.grads[ours_prefix + "Waa"], grad("weight_hh"), atol=1e-12)
