@@ -24,7 +24,7 @@ TASKS = ROOT / "corpora" / "tasks"
 FIGURES = ROOT / "docs" / "task-figures.json"
 TOLERANCE = 0.02  # absolute, on accuracy and F1 (float32 training; BLAS rounding differs by CPU)
 
-COMMON = {"cell": "lstm", "hidden_size": 64, "layers": 2, "seed": 0, "threads": 1}
+COMMON = {"cell": "lstm", "hidden_size": 64, "layers": 2, "dropout": 0.3, "patience": 3, "seed": 0, "threads": 1}
 RECIPES = {
     "punctuation": dict(corpus=TASKS / "punctuation/train.conll", valid=TASKS / "punctuation/valid.conll",
                         test=TASKS / "punctuation/test.conll", tokenizer="conll", tokenizer_options={"min_count": 2},
