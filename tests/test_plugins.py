@@ -127,7 +127,7 @@ def test_registering_a_non_tokenizer_is_an_error(thing):
 
 
 def test_unknown_tokenizer_lists_known_ones():
-    with pytest.raises(PluginError, match=r"unknown tokenizer 'nope' \(known: chars, midi, words\)"):
+    with pytest.raises(PluginError, match=r"unknown tokenizer 'nope' \(known: chars, conll, labelled, midi, words\)"):
         get_tokenizer("nope", make_plugin_manager())
 
 

@@ -202,3 +202,20 @@ def test_predict_with_a_language_model_is_refused(tmp_path, cli_run):
     plain = tmp_path / "plain.txt"
     plain.write_text("hello\n")
     _one_line_error(cli_run("predict", "dinos", plain), "is a language model")
+
+
+# ---------------------------------------------------------------- a shipped example's recipe
+def test_books_example_reproduces_its_recorded_figures(tmp_path):
+    """The which-book classifier (the cheapest example, about 25 s) trained by its recipe gives
+    the figures recorded in docs/task-figures.json, within the script's stated tolerance."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("make_task_models", root / "scripts" / "make_task_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    recorded = json.loads(module.FIGURES.read_text())["books-bi"]
+    figures = module.run("books", True, tmp_path)
+    for key in ("valid_accuracy", "valid_macro_f1", "test_accuracy", "test_macro_f1"):
+        assert abs(figures[key] - recorded[key]) <= module.TOLERANCE, (key, figures[key], recorded[key])
