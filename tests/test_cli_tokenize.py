@@ -91,7 +91,7 @@ def test_empty_directory(cli_run, tmp_path):
 def test_unknown_tokenizer_lists_known_ones(cli_run, tmp_path):
     (tmp_path / "t.txt").write_text("x")
     assert_one_line_error(cli_run("tokenize", tmp_path / "t.txt", "-t", "bytes"),
-                          "unknown tokenizer 'bytes' (known: chars, midi, words)")
+                          "unknown tokenizer 'bytes' (known: chars, conll, labelled, midi, words)")
 
 
 @pytest.mark.parametrize("key, value, problem", [

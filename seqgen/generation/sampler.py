@@ -49,7 +49,9 @@ def check_sampling_options(n, length, temperature, top_k, top_p):
 
 
 def checked_prime(model, prime):
-    """A non-empty 1-d array of valid token ids, or ShapeError."""
+    """A non-empty 1-d array of valid token ids, or ShapeError (ConfigError for a tagger or
+    classifier, which cannot generate)."""
+    model.check_generative()
     prime = np.asarray(prime)
     if prime.ndim != 1 or prime.size == 0 or not np.issubdtype(prime.dtype, np.integer):
         raise ShapeError("the primer must be a non-empty 1-d array of token ids")
