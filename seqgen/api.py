@@ -30,24 +30,65 @@ from seqgen.storage import shipped
 def resolve_model(model=None) -> Path:
     """A checkpoint path, or the file of a shipped model's name (None: the default text
     model). CheckpointError if it is neither."""
-    if model is None:
-        model = shipped.DEFAULT_TEXT_MODEL
-    path = Path(model)
-    if path.exists():
-        return path
-    if str(model) in shipped.names():
-        return shipped.path(str(model))
-    known = ", ".join(shipped.names()) or "none"
-    raise CheckpointError(f"{model}: no such checkpoint file or shipped model (shipped: {known})")
+    return shipped.resolve(model)
 
 
 def load(model=None):
     """A ``Checkpoint`` from a path, a shipped model's name, a Checkpoint, or None (default)."""
-    from seqgen.storage import checkpoint
+    from seqgen.generation.samples import load_model
 
-    if isinstance(model, checkpoint.Checkpoint):
-        return model
-    return checkpoint.load(resolve_model(model))
+    return load_model(model)
+
+
+def models():
+    """The shipped models: name -> catalog entry (file, description, recipe, valid_loss), and
+    the name of the default text model."""
+    return shipped.catalog(), shipped.DEFAULT_TEXT_MODEL
+
+
+def best_path(output):
+    """Where training keeps the best checkpoint by validation loss: model.npz -> model.best.npz."""
+    from seqgen.training.trainer import best_path as path
+
+    return path(output)
+
+
+# ---------------------------------------------------------------------------------- sampling
+def sample(options, ckpt=None):
+    """Draw ``options.n`` samples (``SampleOptions``): a SampleResult(seed, samples). A fresh
+    seed is drawn and returned when the options have none."""
+    from seqgen.generation.samples import draw
+
+    return draw(options, ckpt)
+
+
+def stream_sample(options, ckpt=None):
+    """One text sample as it is generated: pieces of text whose concatenation is the text
+    ``sample`` gives for the same options."""
+    from seqgen.generation.samples import stream_text
+
+    return stream_text(options, ckpt)
+
+
+def fresh_seed():
+    """A new random seed, for runs that were not given one."""
+    from seqgen.generation.samples import fresh_seed as draw_seed
+
+    return draw_seed()
+
+
+def write_midi_sample(ckpt, sample_, path, options):
+    """Write one sample of a MIDI model to ``path`` (at the options' or the primer's tempo)."""
+    from seqgen.generation.samples import write_midi
+
+    write_midi(ckpt.tokenizer, sample_, path, options)
+
+
+def midi_sample_bytes(ckpt, sample_, options):
+    """One sample of a MIDI model as the bytes of a .mid file."""
+    from seqgen.generation.samples import midi_bytes
+
+    return midi_bytes(ckpt.tokenizer, sample_, options)
 
 
 class ModelInfo(NamedTuple):
@@ -528,5 +569,6 @@ def _open_log(path):
 
 
 __all__ = ["CorpusStats", "Evaluation", "ModelInfo", "Prediction", "Predictions", "SeqgenError", "TaskEvaluation",
-           "TrainEvents", "TrainResult", "evaluate", "export", "format_predictions", "inspect", "load", "plugins",
-           "predict", "resolve_model", "resume", "tokenize", "train", "write_predictions"]
+           "TrainEvents", "TrainResult", "best_path", "evaluate", "export", "format_predictions", "fresh_seed",
+           "inspect", "load", "midi_sample_bytes", "models", "plugins", "predict", "resolve_model", "resume", "sample",
+           "stream_sample", "tokenize", "train", "write_midi_sample", "write_predictions"]

@@ -88,6 +88,9 @@ class SampleOptions(Options):
         return self
 
 
+# The optimisers and the state each keeps per parameter (saved in checkpoints as optim/SLOT/NAME).
+OPTIMIZER_SLOTS = {"sgd": ("velocity",), "adagrad": ("accum",), "rmsprop": ("sq",), "adam": ("m1", "m2")}
+
 _BIG = 2**31 - 1  # sizes and counts: bounded so no setting can ask for absurd allocations
 TokenizerOptionValue = bool | int | float | str
 

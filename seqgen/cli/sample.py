@@ -84,7 +84,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
     import json
     from pathlib import Path
 
-    from seqgen.generation.samples import draw, fresh_seed, load_model, midi_bytes, stream_text, write_midi
+    from seqgen import api
     from seqgen.options import SampleOptions
     from seqgen.storage.atomic import write_atomically
 
@@ -96,7 +96,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
         options = SampleOptions.parse(fields)
     except ConfigError as e:
         raise click.UsageError(_flag_names(e)) from None
-    ckpt = load_model(model_name)
+    ckpt = api.load(model_name)
     tok = ckpt.tokenizer
     midi = tok.output == "midi"
     targets = []
@@ -109,27 +109,27 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
             raise click.BadParameter(f"{output}: already exists; use --force to overwrite", param_hint="-o")
     report_seed = options.seed is None and not options.beam and fmt == "text"  # JSON records it
     if options.seed is None and not options.beam:
-        options = options.replace(seed=fresh_seed())
+        options = options.replace(seed=api.fresh_seed())
 
     if fmt == "text" and output == "-" and count == 1 and not beam and not midi and prime_midi is None:
-        for piece in stream_text(options, ckpt):  # print as it is generated
+        for piece in api.stream_sample(options, ckpt):  # print as it is generated
             click.echo(piece, nl=False)
         click.echo()
         _report(report_seed, options.seed)
         return
 
-    result = draw(options, ckpt)
+    result = api.sample(options, ckpt)
     samples = result.samples
     for path, s in zip(targets, samples):
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda tmp, s=s: write_midi(tok, s, tmp, options))
+        write_atomically(path, lambda tmp, s=s: api.write_midi_sample(ckpt, s, tmp, options))
     if fmt == "json":
         records = [{"text": s.text, "logp": s.logp, "tokens": len(s.tokens)} for s in samples]
         for record, path in zip(records, targets):
             record["path"] = str(path)
         if midi and output == "-":
             for record, s in zip(records, samples):
-                record["midi_base64"] = base64.b64encode(midi_bytes(tok, s, options)).decode("ascii")
+                record["midi_base64"] = base64.b64encode(api.midi_sample_bytes(ckpt, s, options)).decode("ascii")
         text = json.dumps({"model": str(model_name or "default"), "seed": result.seed, "samples": records},
                           indent=2) + "\n"
     elif targets:
@@ -154,12 +154,12 @@ def _report(report_seed, seed):
 @seqgen_command
 def models():
     """List the models shipped with seqgen."""
-    from seqgen.storage import shipped
+    from seqgen import api
 
-    entries = shipped.catalog()
+    entries, default_model = api.models()
     if not entries:
         click.echo("no models are shipped with this build")
     for name, entry in entries.items():
-        default = " (default)" if name == shipped.DEFAULT_TEXT_MODEL else ""
+        default = " (default)" if name == default_model else ""
         loss = f"; validation loss {entry['valid_loss']:.3f} nats/token" if entry.get("valid_loss") else ""
         click.echo(f"{name}{default}: {entry['description']}{loss}")

@@ -42,11 +42,10 @@ def serve(models, host, port, api_key, max_tokens, max_n, max_prompt, max_body, 
     # handler waits up to 5 ms per hand-over, which dominated time to first token.
     sys.setswitchinterval(0.0005)
 
-    from seqgen.generation.samples import load_model
+    from seqgen import api
     from seqgen.service.app import Limits, create_app
-    from seqgen.storage import shipped
 
-    catalog = shipped.catalog()
+    catalog, _ = api.models()
     names = list(models) or list(catalog)
     served = {}
     for spec in names:
@@ -54,7 +53,7 @@ def serve(models, host, port, api_key, max_tokens, max_n, max_prompt, max_body, 
         if name in served:
             raise click.BadParameter(f"two models would be served as {name!r}", param_hint="MODEL")
         description = catalog[spec]["description"] if spec in catalog else f"checkpoint {spec}"
-        served[name] = (load_model(spec), description)
+        served[name] = (api.load(spec), description)
     limits = Limits(max_tokens, max_n, max_prompt, max_body, max_queue, max_batch, request_timeout, api_key)
     app = create_app(served, limits)
 

@@ -45,15 +45,7 @@ def load_model(model=None):
     """A Checkpoint from a path, a shipped model's name, a Checkpoint, or None (default)."""
     if isinstance(model, checkpoint.Checkpoint):
         return model
-    if model is None:
-        model = shipped.DEFAULT_TEXT_MODEL
-    path = Path(model)
-    if not path.exists() and str(model) in shipped.names():
-        path = shipped.path(str(model))
-    elif not path.exists():
-        known = ", ".join(shipped.names()) or "none"
-        raise checkpoint.CheckpointError(f"{model}: no such checkpoint file or shipped model (shipped: {known})")
-    return checkpoint.load(path)
+    return checkpoint.load(shipped.resolve(model))
 
 
 def fresh_seed():

@@ -245,13 +245,12 @@ def validate(meta):
 
 
 def _optimizer_slots(opt):
-    from seqgen.training.optim import Optimizer
+    from seqgen.options import OPTIMIZER_SLOTS
 
-    config = opt.model_dump()
-    try:
-        return tuple(Optimizer(config.pop("name"), {}, **config).slots)
-    except ConfigError as e:
-        raise SchemaError(f"training.optimizer: {e}") from None
+    if opt.name not in OPTIMIZER_SLOTS:
+        raise SchemaError(f"training.optimizer.name: unknown optimizer {opt.name!r}; "
+                          f"choose one of {', '.join(OPTIMIZER_SLOTS)}")
+    return OPTIMIZER_SLOTS[opt.name]
 
 
 def _describe(error):

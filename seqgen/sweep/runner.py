@@ -57,7 +57,7 @@ class _Report(TrainEvents):
         self.tune, self.node, self.threads = tune, node, threads
 
     def on_eval(self, trainer, record):
-        from seqgen.training.trainer import best_path
+        from seqgen.api import best_path
 
         if METRIC not in record:
             raise ConfigError("trials are compared by validation loss; hold some data out (valid_fraction > 0)")
