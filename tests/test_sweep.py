@@ -111,17 +111,19 @@ def read_rows(out):
 @pytest.mark.slow
 def test_local_sweep_with_asha_reports_every_evaluation_and_keeps_the_best(cli_run, tmp_path):
     """Three learning rates, one trial at a time so ASHA's decisions are fixed: the large rate
-    leads at the first rung, the two small ones trail it and are stopped there."""
+    leads at every rung, the two small ones trail it and are stopped. Ray delivers a stop a
+    report or two late, so a stopped trial has a few evaluations, never all 20."""
     path = write_sweep(tmp_path / "s.toml", {"scheduler": "asha", "grace_evals": 1, "reduction_factor": 2,
                                              "concurrency": 1},
-                       {**TINY, "steps": 40, "eval_every": 10}, {"lr": {"grid": [0.02, 0.0003, 0.0001]}})
+                       {**TINY, "steps": 200, "eval_every": 10}, {"lr": {"grid": [0.02, 0.0003, 0.0001]}})
     out = tmp_path / "out"
     result = cli_run("sweep", path, "-o", out)
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
-    assert [(r["lr"], r["status"], r["evals"]) for r in rows] == [
-        (0.02, "finished", 4), (0.0003, "stopped early", 1), (0.0001, "stopped early", 1)]
-    assert rows[0]["step"] == 40 and all(r["threads"] == 1 for r in rows)  # each trial's BLAS share
+    assert [(r["lr"], r["status"]) for r in rows] == [
+        (0.02, "finished"), (0.0003, "stopped early"), (0.0001, "stopped early")]
+    assert rows[0]["evals"] == 20 and all(1 <= r["evals"] < 20 for r in rows[1:])
+    assert rows[0]["step"] == 200 and all(r["threads"] == 1 for r in rows)  # each trial's BLAS share
     from seqgen.storage import checkpoint
 
     best = checkpoint.load(out / "best.npz")
