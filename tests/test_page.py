@@ -102,7 +102,7 @@ def driver(downloads):
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", "--window-size=1100,800"):
+                f"--user-data-dir={profile}", "--window-size=1200,900"):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
@@ -308,7 +308,7 @@ def test_phone_width_has_no_horizontal_scrolling(driver, server):
                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     try:
         for model, fields in (("shakespeare", dict(length=600, seed=2, prime="KING RICHARD III:")),
-                              ("chorale", dict(length=300, seed=5))):
+                              ("chorale", dict(length=400, seed=3))):
             open_page(driver, server, model)
             fill(driver, **fields)
             by_id(driver, "generate").click()
@@ -319,6 +319,7 @@ def test_phone_width_has_no_horizontal_scrolling(driver, server):
                 box = js(driver, "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
                                  "return [r.left, r.right]", id_)
                 assert 0 <= box[0] < box[1] <= 390, (id_, box)
+            js(driver, "document.getElementById('status').scrollIntoView()")
             shot(driver, f"page-phone-{model}.png")
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

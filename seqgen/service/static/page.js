@@ -92,11 +92,13 @@ function showModel() {
   const model = current();
   if (!model) return;
   const isMidi = model.output === "midi";
-  $("model-about").textContent = `${model.description || ""} (${model.cell}, ${model.tokenizer} tokens, ` +
-    `output: ${isMidi ? "MIDI" : "text"})`;
+  const about = model.description ? `${model.description}. ` : "";
+  $("model-about").textContent = `${about}Cell ${model.cell}, tokenizer ${model.tokenizer}, ` +
+    `writes ${isMidi ? "MIDI" : "text"}.`;
   $("prime-hint").textContent = isMidi
-    ? "Grid tokens to start from, as `seqgen tokenize` prints them, e.g. n67_d4 n69_d4 (empty: the model's own start)."
-    : "Text to start from (empty: the model's own start).";
+    ? "Note tokens to start from, as seqgen tokenize prints them (a melody model: n67_d4 n69_d2); " +
+      "empty: the model's own start."
+    : "Text to start from; empty: the model's own start.";
   $("music-out").hidden = !isMidi;
   $("text-out").hidden = isMidi;
 }
@@ -224,7 +226,8 @@ async function generate() {
     }
     if (!summary) throw new ApiError(null, "the stream ended before the sample was complete");
     const sample = summary.samples[0];
-    let done = `Done: ${model.id}, seed ${summary.seed}, ${sample.tokens} tokens, ended by ${sample.finish}`;
+    const tokens = `${sample.tokens} tokens${body.prime ? " with the primer" : ""}`;
+    let done = `Done: ${model.id}, seed ${summary.seed}, ${tokens}, ended by ${sample.finish}`;
     if (isMidi) {
       await fetchMidi(model, { ...body, seed: summary.seed }, signal);
       done += `, ${roll.count} notes, ${midi.duration.toFixed(1)} s`;
