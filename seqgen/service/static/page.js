@@ -73,8 +73,10 @@ function showError(err) {
     message = err.status ? `Error ${err.status}: ${err.message}` : `Error: ${err.message}`;
     const field = err.param && document.getElementById(err.param);
     if (field && form.contains(field)) field.setAttribute("aria-invalid", "true");
-  } else {
+  } else if (err instanceof TypeError) { // what fetch throws when there is no answer
     message = `Could not reach the server: ${err.message}`;
+  } else {
+    message = `Error: ${err.message}`;
   }
   errorBox.textContent = message;
   errorBox.hidden = false;
