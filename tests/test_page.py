@@ -70,7 +70,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server("shakespeare", "chorale", "dinos", "--max-tokens", "100000")
+    s = Server("shakespeare", "chorale", "dinos", "chorale-satb", "--max-tokens", "100000")
     try:
         yield s
     finally:
@@ -251,6 +251,25 @@ def test_chorale_draws_a_piano_roll_plays_and_downloads_a_midi_file(driver, serv
     play.click()
     wait(driver, lambda d: play.get_attribute("aria-pressed") == "false", "Play did not stop")
     assert not by_id(driver, "error").is_displayed()
+
+
+@browser
+def test_four_voice_chorale_roll_joins_held_notes_as_its_midi_file_does(driver, server):
+    open_page(driver, server, "chorale-satb")
+    fill(driver, seed=7, length=500)
+    by_id(driver, "generate").click()
+    status = finished(driver)
+    ckpt = load_model("chorale-satb")
+    options = SampleOptions(seed=7, length=500)
+    data = midi_bytes(ckpt.tokenizer, draw(options, ckpt).samples[0], options)
+    midi = mido.MidiFile(file=io.BytesIO(data))
+    notes = sorted(m.note for t in midi.tracks for m in t if m.type == "note_on" and m.velocity > 0)
+    drawn = js(driver, "return [...document.querySelectorAll('#roll rect.note')].map(r => Number(r.dataset.pitch))")
+    assert sorted(drawn) == notes and len(notes) > 20  # struck and held tokens joined into notes
+    assert f"{len(notes)} notes" in status
+    by_id(driver, "play").click()  # the page's own MIDI reader finds the same notes in the file it fetched
+    wait(driver, lambda d: by_id(d, "status").text.startswith(f"Playing {len(notes)} notes"), "not playing")
+    by_id(driver, "play").click()
 
 
 @browser

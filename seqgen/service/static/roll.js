@@ -45,12 +45,20 @@ export class PianoRoll {
         case "rest":
           this.steps = Math.max(this.steps, e.step + e.duration);
           break;
-        case "note_on": // poly: struck at this step
+        // poly: a step lists its pitches, "note_on" if struck there, "hold" if held from the step
+        // before. As the MIDI writer reads them: a pitch named twice in a step is one note there
+        // (struck if either says so), a hold with nothing to extend starts a note.
+        case "note_on": {
+          const last = this.sounding.get(e.pitch);
+          if (last && last.start === e.step) break; // struck twice in this step
+          if (last && last.end === e.step + 1) this.extend(last, e.step); // held here, then struck: restarts
           this.sounding.set(e.pitch, this.note(e.pitch, e.step, e.step + 1, primed));
           break;
-        case "hold": { // poly: held from the step before (a hold with nothing to extend starts a note)
-          const held = this.sounding.get(e.pitch);
-          if (held && held.end === e.step) this.extend(held, e.step + 1);
+        }
+        case "hold": {
+          const last = this.sounding.get(e.pitch);
+          if (last && last.end === e.step + 1) break; // already sounding in this step
+          if (last && last.end === e.step) this.extend(last, e.step + 1);
           else this.sounding.set(e.pitch, this.note(e.pitch, e.step, e.step + 1, primed));
           break;
         }
@@ -76,7 +84,7 @@ export class PianoRoll {
     return { rect, start, end };
   }
 
-  extend(note, end) {
+  extend(note, end) { // or shorten
     note.end = end;
     note.rect.setAttribute("width", Math.max(end - note.start - 0.12, 0.3));
     this.steps = Math.max(this.steps, end);
