@@ -243,13 +243,13 @@ def test_chorale_draws_a_piano_roll_plays_and_downloads_a_midi_file(driver, serv
 
     play = by_id(driver, "play")
     play.click()
-    wait(driver, lambda d: play.get_attribute("aria-pressed") == "true", "Play did not start")
+    wait(driver, lambda d: play.text == "Stop playing", "Play did not start")
     assert by_id(driver, "status").text.startswith(f"Playing {notes} notes")
     cursor = "return Number(document.querySelector('#roll .cursor').getAttribute('x1'))"
     first = wait(driver, lambda d: js(d, cursor) or False, "the playback cursor did not move")
     wait(driver, lambda d: js(d, cursor) > first, "the playback cursor stopped")
     play.click()
-    wait(driver, lambda d: play.get_attribute("aria-pressed") == "false", "Play did not stop")
+    wait(driver, lambda d: play.text == "Play" and by_id(d, "status").text == "Finished playing.", "did not stop")
     assert not by_id(driver, "error").is_displayed()
 
 

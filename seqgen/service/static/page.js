@@ -258,7 +258,7 @@ async function fetchMidi(model, body, signal) {
   });
   if (!response.ok) throw await apiError(response);
   const bytes = await response.arrayBuffer();
-  midi = { ...parseMidi(bytes), steps: roll.steps };
+  midi = parseMidi(bytes);
   midiUrl = URL.createObjectURL(new Blob([bytes], { type: "audio/midi" }));
   download.href = midiUrl;
   download.download = `seqgen-${model.id}-${body.seed}.mid`;
@@ -275,21 +275,18 @@ async function togglePlay() {
   // the roll's steps and the file's seconds cover the same notes: the cursor maps one to the other
   const perStep = midi.duration > 0 && roll.noteEnd > 0 ? midi.duration / roll.noteEnd : 1;
   playButton.textContent = "Stop playing";
-  playButton.setAttribute("aria-pressed", "true");
   try {
     await player.play(midi.notes, {
       onTick: (seconds) => roll.setCursor(seconds / perStep),
       onEnd: () => {
         roll.setCursor(null);
         playButton.textContent = "Play";
-        playButton.setAttribute("aria-pressed", "false");
         setStatus("Finished playing.");
       },
     });
     setStatus(`Playing ${midi.notes.length} notes (${midi.duration.toFixed(1)} s).`);
   } catch (err) {
     playButton.textContent = "Play";
-    playButton.setAttribute("aria-pressed", "false");
     showError(new Error(`cannot play here: ${err.message}`));
   }
 }
