@@ -15,10 +15,12 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -39,7 +41,8 @@ from seqgen.service.errors import (
 from seqgen.service.metrics import Metrics
 from seqgen.service.schemas import CompletionRequest, SamplesRequest
 
-ROUTES = ("/v1/completions", "/v1/samples", "/v1/models", "/health", "/metrics", "/docs", "/openapi.json")
+ROUTES = ("/v1/completions", "/v1/samples", "/v1/models", "/health", "/metrics", "/docs", "/openapi.json", "/")
+STATIC = Path(__file__).parent / "static"  # the web page (docs/service.md, "The page")
 COMPLETION_FIELDS = {"length": "max_tokens", "prime": "prompt", "include_prime": "echo"}
 
 
@@ -94,8 +97,8 @@ class Guard:
         err = None
         if self.state.draining:
             err = ServiceError(503, "the server is shutting down", "server_error", headers={"Connection": "close"})
-        elif limits.api_key and not hmac.compare_digest(headers.get(b"authorization", b""),
-                                                        f"Bearer {limits.api_key}".encode()):
+        elif limits.api_key and not _page(scope["path"]) and not hmac.compare_digest(
+                headers.get(b"authorization", b""), f"Bearer {limits.api_key}".encode()):
             err = ServiceError(401, "missing or wrong API key (send the header Authorization: Bearer KEY)",
                                "authentication_error", code="invalid_api_key")
         elif int(headers.get(b"content-length", b"0") or 0) > limits.max_body:
@@ -441,6 +444,12 @@ def create_app(models, limits=None):
              "tokenizer": s.ckpt.tokenizer.name, "output": s.ckpt.tokenizer.output,
              "cell": s.ckpt.model.config.cell} for s in served.values()]}
 
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
     @app.get("/health")
     async def health():
         return {"status": "draining" if app.state.draining else "ok", "models": {
@@ -473,6 +482,11 @@ async def _collect(stream, assembler, jobs):
             raise ServiceError(499, "the client went away", code="client_closed")
     finally:
         stream.cancel()
+
+
+def _page(path):
+    """The page and its assets hold no secrets and are served without the API key, so the page can ask for it."""
+    return path == "/" or path.startswith("/static/")
 
 
 def _renamed(error, names):
