@@ -278,21 +278,76 @@ def predict(options: PredictOptions) -> Predictions:
     """Label every item of ``options.file`` with a tag or classify model. Gold labels in the
     file, if any, are checked against the model's labels and returned beside the predictions."""
     ckpt = load(options.model)
+    _check_labelling(ckpt, options.model)
+    examples = list(ckpt.tokenizer.iter_examples(options.file, labelled=False))
+    return _label_examples(ckpt, examples, options.batch_size)
+
+
+def predict_items(ckpt, items, batch_size=32) -> Predictions:
+    """Label in-memory items with a tag or classify model (a loaded Checkpoint): for a tagger a
+    list of token lists (each token one token of the model's tokenizer), for a classifier a
+    list of texts. Tokens unseen in training become <UNK>, as in ``predict``. ConfigError naming
+    ``items[i]`` (or ``items[i][j]``) for an item the model cannot take."""
+    from seqgen.plugins.labelled import Example
+
+    _check_labelling(ckpt, "model")
+    tok, task = ckpt.tokenizer, ckpt.model.config.task
+    examples = []
+    for i, item in enumerate(items):
+        where = f"items[{i}]"
+        if task == "tag":
+            if isinstance(item, str) or not isinstance(item, (list, tuple)):
+                raise ConfigError(f"{where}: a tag model takes a list of tokens per item", fields=("items",))
+            tokens = []
+            for j, token in enumerate(item):
+                parsed = tok.parse_prime(token) if isinstance(token, str) else None
+                if not parsed or len(parsed) != 1:
+                    raise ConfigError(f"{where}[{j}]: {token!r} is not one token (a non-empty string without "
+                                      "spaces)", fields=("items",))
+                tokens.extend(parsed)
+            examples.append(Example(tokens, None, where))
+        else:
+            if not isinstance(item, str):
+                raise ConfigError(f"{where}: a classify model takes a text (a string) per item", fields=("items",))
+            tokens = tok.parse_prime(item)
+            examples.append(Example(tokens, None, where, item))
+        if not tokens:
+            raise ConfigError(f"{where}: no tokens", fields=("items",))
+    return _label_examples(ckpt, examples, batch_size)
+
+
+def _check_labelling(ckpt, what):
+    if ckpt.model.config.task == "lm":
+        raise ConfigError(f"{what} is a language model: it generates (seqgen sample) and has no labels to predict")
+
+
+def _label_examples(ckpt, examples, batch_size) -> Predictions:
+    """Examples (seqgen.plugins.labelled) -> Predictions: the one labelling path of ``predict``
+    and ``predict_items``."""
     model, tok = ckpt.model, ckpt.tokenizer
     c = model.config
-    if c.task == "lm":
-        raise ConfigError(f"{options.model} is a language model: it generates (seqgen sample) and has no "
-                          "labels to predict")
-    examples = list(tok.iter_examples(options.file, labelled=False))
     items = _encode_for(model, tok, examples)
     result = []
-    for ex, (ids, probs) in zip(examples, _label_items(model, items, options.batch_size)):
+    for ex, (ids, probs) in zip(examples, _label_items(model, items, batch_size)):
         if c.task == "tag":
             labels, probability = [c.labels[i] for i in ids], [round(float(x), 6) for x in probs]
         else:
             labels, probability = c.labels[ids[0]], round(float(probs[0]), 6)
         result.append(Prediction(ex.tokens, labels, probability, ex.labels, ex.text, ex.where))
     return Predictions(c.task, result)
+
+
+def prediction_record(p: Prediction, task: str) -> dict:
+    """One prediction as JSON (``seqgen predict --format json``, ``POST /v1/predict``): tag
+    ``tokens``, ``labels``, ``probability`` (a list); classify ``text``, ``label``,
+    ``probability``; ``gold`` when known."""
+    if task == "tag":
+        record = {"tokens": p.tokens, "labels": p.labels, "probability": p.probability}
+    else:
+        record = {"text": p.text, "label": p.labels, "probability": p.probability}
+    if p.gold is not None:
+        record["gold"] = p.gold
+    return record
 
 
 def format_predictions(predictions, task, fmt) -> str:
@@ -304,12 +359,7 @@ def format_predictions(predictions, task, fmt) -> str:
         raise ConfigError("format: conll is for tag models; use tsv or json for a classifier", fields=("format",))
     for p in predictions:
         if fmt == "json":
-            record = {"tokens": p.tokens} if task == "tag" else {"text": p.text}
-            record.update(label=p.labels, probability=p.probability) if task == "classify" else \
-                record.update(labels=p.labels, probability=p.probability)
-            if p.gold is not None:
-                record["gold"] = p.gold
-            lines.append(json.dumps(record, ensure_ascii=False))
+            lines.append(json.dumps(prediction_record(p, task), ensure_ascii=False))
         elif fmt == "conll":
             for i, token in enumerate(p.tokens):
                 gold = [p.gold[i]] if p.gold is not None else []
@@ -570,5 +620,6 @@ def _open_log(path):
 
 __all__ = ["CorpusStats", "Evaluation", "ModelInfo", "Prediction", "Predictions", "SeqgenError", "TaskEvaluation",
            "TrainEvents", "TrainResult", "best_path", "evaluate", "export", "format_predictions", "fresh_seed",
-           "inspect", "load", "midi_sample_bytes", "models", "plugins", "predict", "resolve_model", "resume", "sample",
+           "inspect", "load", "midi_sample_bytes", "models", "plugins", "predict", "predict_items",
+           "prediction_record", "resolve_model", "resume", "sample",
            "stream_sample", "tokenize", "train", "write_midi_sample", "write_predictions"]
