@@ -39,6 +39,7 @@ from seqgen.service.errors import (
     unknown_model,
 )
 from seqgen.service.metrics import Metrics
+from seqgen.service.predict import router as predict_router
 from seqgen.service.schemas import CompletionRequest, SamplesRequest
 
 ROUTES = ("/v1/completions", "/v1/samples", "/v1/models", "/health", "/metrics", "/docs", "/openapi.json", "/")
@@ -238,6 +239,8 @@ def create_app(models, limits=None):
                 loop.call_soon_threadsafe(wake, due)
 
         for s in served.values():  # compile or load the kernels before the first request
+            if s.ckpt.model.config.task != "lm":
+                continue  # a tagger or classifier: POST /v1/predict, no batch
             await asyncio.to_thread(generate, s.ckpt.model, 1, 2, [0], seed=0)
             s.scheduler = Scheduler(s.ckpt.model, notify, limits.max_batch, limits.max_queue, s.name)
             metrics.watch(s.name, s.scheduler)
@@ -258,11 +261,13 @@ def create_app(models, limits=None):
         app.add_exception_handler(exc_type, handle)
 
     def lookup(name):
-        if name is None:
-            return next(iter(served.values()))
-        if name not in served:
+        s = next(iter(served.values())) if name is None else served.get(name)
+        if s is None:
             raise unknown_model(name, list(served))
-        return served[name]
+        if s.scheduler is None:  # a tagger or classifier
+            raise bad_request(f"{s.name} is a {s.ckpt.model.config.task} model: it labels, it does not generate "
+                              "(use POST /v1/predict)", "model")
+        return s
 
     def check_limits(options, names=None):
         names = names or {}
@@ -455,12 +460,13 @@ def create_app(models, limits=None):
         return {"status": "draining" if app.state.draining else "ok", "models": {
             s.name: {"active_streams": s.scheduler.active_streams, "queued": s.scheduler.queued,
                      "peak_streams": s.scheduler.peak, "steps": s.scheduler.steps}
-            for s in served.values()}}
+            for s in served.values() if s.scheduler is not None}}
 
     @app.get("/metrics")
     async def prometheus():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(predict_router)
     return app
 
 
