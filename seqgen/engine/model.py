@@ -18,7 +18,8 @@ from seqgen.engine.cells import CELLS
 from seqgen.engine.init import init_params
 from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels.linalg import matmul
-from seqgen.kernels.loss import embed, embed_backward, softmax_xent
+from seqgen.kernels.loss import count_targets, embed, embed_backward, softmax_xent, softmax_xent_scaled
+from seqgen.threads import parallel_map
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -71,6 +72,15 @@ class ModelConfig:
         shapes["Wya"] = (V, H)
         shapes["by"] = (V,)
         return shapes
+
+
+def _row_blocks(B):
+    """The batch rows as blocks that run side by side (seqgen.threads): two halves, so that the
+    sums, and so the results, are the same whatever the number of threads."""
+    if B < 2:
+        return [slice(0, B)]
+    half = (B + 1) // 2
+    return [slice(0, half), slice(half, B)]
 
 
 class Backprop(NamedTuple):
@@ -140,17 +150,42 @@ class Model:
         dropout."""
         inputs, targets, state = self._check_window(inputs, targets, state)
         masks = self._dropout_masks(inputs.shape, dropout, rng)
-        caches, logits, final = self._forward(inputs, state, masks)
-        total, count = softmax_xent(logits, targets.reshape(-1))  # logits now hold d loss/d logits
-        grads, d_state = self._backward(inputs, caches, logits, masks)
+        count = count_targets(targets.reshape(-1))
+        scale = 1.0 / max(count, 1)
+        blocks = parallel_map(lambda rows: self._backprop_rows(inputs, targets, state, masks, rows, scale),
+                              _row_blocks(inputs.shape[1]))
+        total, grads, final, d_state = blocks[0]
+        for more in blocks[1:]:  # in a fixed order: the same sums whatever the thread count
+            total += more[0]
+            for name, g in more[1].items():
+                grads[name] += g
+        final = np.concatenate([b[2] for b in blocks], axis=2)
+        d_state = np.concatenate([b[3] for b in blocks], axis=2)
         return Backprop(total / max(count, 1), grads, final, d_state)
+
+    def _backprop_rows(self, inputs, targets, state, masks, rows, scale):
+        """Forward and backward over the batch rows ``rows`` (a slice): (summed NLL, gradients,
+        final state, d initial state) of that block, d loss / d logits scaled by ``scale``."""
+        inputs, targets = np.ascontiguousarray(inputs[:, rows]), np.ascontiguousarray(targets[:, rows])
+        masks = None if masks is None else [m[:, rows] for m in masks]
+        caches, logits, final = self._forward(inputs, np.ascontiguousarray(state[:, :, rows]), masks)
+        total = softmax_xent_scaled(logits, targets.reshape(-1), scale)  # logits now hold d loss/d logits
+        grads, d_state = self._backward(inputs, caches, logits, masks)
+        return total, grads, final, d_state
 
     def evaluate(self, inputs, targets, state=None):
         """Forward only: (summed NLL in nats, number of target tokens, final state)."""
         inputs, targets, state = self._check_window(inputs, targets, state)
-        _, logits, final = self._forward(inputs, state, None)
-        total, count = softmax_xent(logits, targets.reshape(-1))
-        return total, count, final
+
+        def block(rows):
+            x, y = np.ascontiguousarray(inputs[:, rows]), np.ascontiguousarray(targets[:, rows])
+            _, logits, final = self._forward(x, np.ascontiguousarray(state[:, :, rows]), None)
+            return softmax_xent(logits, y.reshape(-1)) + (final,)
+
+        blocks = parallel_map(block, _row_blocks(inputs.shape[1]))
+        total = sum(b[0] for b in blocks)
+        count = sum(b[1] for b in blocks)
+        return total, count, np.concatenate([b[2] for b in blocks], axis=2)
 
     def run(self, inputs, state=None):
         """Feed inputs (T, B) through the model; returns the final state (used to prime)."""
