@@ -17,7 +17,9 @@ from seqgen.errors import ConfigError
 _lock = threading.Lock()
 _limit = None  # the cap given to limit_threads, if any
 _pool = None  # (size, executor)
-_blas_single = False
+_blas = None  # threadpoolctl controller of the BLAS pools, made on first use
+_parallel = 0  # parallel_map calls running: BLAS is single-threaded while any is
+_saved = []  # the BLAS thread counts to restore after them
 
 
 def threads_from_env():
@@ -54,37 +56,50 @@ def limit_threads(threads=None):
         if threads is None:
             return
     _limit = threads
-    _set_blas_threads(1 if _blas_single else threads)
+    with _lock:
+        if not _parallel:
+            _blas_controller().limit(limits=threads)
 
 
-def _set_blas_threads(n):
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the numba kernels call)
-    from threadpoolctl import threadpool_limits
+def _blas_controller():
+    global _blas
+    if _blas is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS the numba kernels call)
+        from threadpoolctl import ThreadpoolController
 
-    threadpool_limits(limits=n, user_api="blas")
+        _blas = ThreadpoolController().select(user_api="blas")
+    return _blas
 
 
-def _single_threaded_blas():
-    """From the first parallel step on, BLAS runs on the calling thread only."""
-    global _blas_single
-    if not _blas_single:
-        _set_blas_threads(1)
-        _blas_single = True
+def _blas_threads(n):
+    """Set the BLAS pools to n threads (cheap once the controller exists)."""
+    for lib in _blas_controller().lib_controllers:
+        lib.set_num_threads(n)
 
 
 def parallel_map(fn, items):
-    """[fn(item) for item in items], the items on up to workers() threads (BLAS single-threaded
-    then). The calling thread runs the first item itself; the results keep the items' order."""
+    """[fn(item) for item in items], the items on up to workers() threads, BLAS single-threaded
+    meanwhile. The calling thread runs the first item itself; the results keep the items' order."""
     items = list(items)
     n = min(workers(), len(items))
     if n <= 1:
         return [fn(item) for item in items]
-    global _pool
+    global _pool, _parallel, _saved
     with _lock:
-        _single_threaded_blas()
         if _pool is None or _pool[0] < n - 1:
             _pool = (n - 1, ThreadPoolExecutor(n - 1, thread_name_prefix="seqgen"))
         pool = _pool[1]
-    futures = [pool.submit(fn, item) for item in items[1:]]
-    first = fn(items[0])
-    return [first] + [f.result() for f in futures]
+        if _parallel == 0:
+            _saved = [lib.num_threads for lib in _blas_controller().lib_controllers]
+            _blas_threads(1)
+        _parallel += 1
+    try:
+        futures = [pool.submit(fn, item) for item in items[1:]]
+        first = fn(items[0])
+        return [first] + [f.result() for f in futures]
+    finally:
+        with _lock:
+            _parallel -= 1
+            if _parallel == 0:
+                for lib, count in zip(_blas_controller().lib_controllers, _saved):
+                    lib.set_num_threads(count)
