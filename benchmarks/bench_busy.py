@@ -14,8 +14,8 @@ alternate, ``--repeats`` times, and the medians are reported with busy / idle.
 Thread policies compared (the first is seqgen's default):
 
 * ``blocks``: the default. The batch is split into two row blocks that run the whole window on
-  seqgen's own threads (passive waiting), each calling BLAS single-threaded.
-* ``one``: ``SEQGEN_THREADS=1``: the same blocks one after the other, one thread.
+  seqgen's own threads (passive waiting, one per core), each calling BLAS single-threaded.
+* ``one``: ``SEQGEN_THREADS=1``: the blocks one after the other, one thread.
 * ``blas-pool``: the previous default, emulated: the whole batch in one pass, every product on
   OpenBLAS's own 2-thread pool (which spins while it waits).
 """

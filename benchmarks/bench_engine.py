@@ -33,9 +33,11 @@ Fairness:
 * warm-up before timing (numba compiles on first call; PyTorch allocators and oneDNN warm up);
   each pass times enough work to last ``--pass-time`` seconds (counts calibrated once per
   system, then fixed), and the reported figure is the median over ``--passes`` passes;
-* both use the machine's 2 threads: seqgen through OpenBLAS (numba's np.dot binds SciPy's
-  OpenBLAS; its pool size is shown in the header via threadpoolctl), PyTorch through its own
-  OpenMP pool (``torch.get_num_threads()`` in the header). Neither is pinned or restricted.
+* both use the machine's 2 threads: seqgen trains on its own workers (the batch in two row
+  blocks, seqgen.threads; OpenBLAS single-threaded inside them) and samples through OpenBLAS's
+  pool (numba's np.dot binds SciPy's OpenBLAS; its size is shown in the header via
+  threadpoolctl), PyTorch through its own OpenMP pool (``torch.get_num_threads()`` in the
+  header). Neither is pinned or restricted.
 
 The header prints the versions, the BLAS libraries and their architecture (threadpoolctl, if
 installed) and the OPENBLAS_* environment: ``OPENBLAS_CORETYPE=Haswell`` caps OpenBLAS at AVX2 on
@@ -378,9 +380,9 @@ def profile_config(cell, H, L, reps=20):
             kgru.gru_gates(Z[t], za, bn, A[t], HN[t], A[t + 1])
 
     @numba.njit
-    def advance_only(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch, WyaT, logits, K):
+    def advance_only(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch, WyaT, logits, K):
         for _ in range(K):
-            _advance(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch)
+            _advance(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
             np.dot(x, WyaT, logits)
 
     @numba.njit
@@ -488,12 +490,12 @@ def profile_config(cell, H, L, reps=20):
 
         GH = G * H
         z, za = np.empty((n, GH), np.float32), np.empty((n, GH), np.float32)
-        xx, scr = np.zeros((n, H), np.float32), np.empty((n, H), np.float32)
+        xx, scr, cn = np.zeros((n, H), np.float32), np.empty((n, H), np.float32), np.empty((n, H), np.float32)
         lgt = np.empty((n, V), np.float32)
         ids = np.zeros(n, np.int32)
         st2 = s.state.copy()
         total = timeit(run_kernel, 5) / K
-        adv = timeit(lambda: advance_only(s.cell, ids, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, st2, z, za, xx, scr,
+        adv = timeit(lambda: advance_only(s.cell, ids, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, st2, z, za, xx, cn, scr,
                                           s.WyaT, lgt, K), 5) / K
         dots = timeit(lambda: sample_dots_only(L, n, s.WxT, s.WaaT, s.WyaT, z, za, xx, lgt, K), 5) / K
         api = timeit(lambda: generate(m, n=n, length=K, prime=[0], seed=0), 5) / K

@@ -1,11 +1,13 @@
 """How many threads seqgen uses, and how: one place, for every front end and sweep trial.
 
 The policy, chosen by measurement on a shared 2-core machine (benchmarks/bench_busy.py):
-training splits each batch into ``workers()`` row blocks that run the whole forward and backward
-pass side by side on seqgen's own threads, each calling BLAS single-threaded. The blocks never
-wait for each other inside a window and idle workers sleep on a queue, so a busy neighbour only
-takes its share of the cores. OpenBLAS's own pool makes every per-step product wait for all its
-threads and spins while it waits: beside one busy process it ran training ~100x slower.
+training splits each batch into two row blocks that run the whole forward and backward pass
+side by side on seqgen's threads (one per core), each calling BLAS single-threaded. The blocks
+never wait for each other inside a window and idle workers sleep on a queue, so a busy
+neighbour only takes its share of the cores. OpenBLAS's own pool makes every per-step product
+wait for all its threads and spins while it waits: beside one busy process it ran training
+~100x slower. Backing off to one thread while other processes run was tried and measured
+worse: seqgen's share of a contended machine grows with its runnable threads.
 """
 
 import os
