@@ -250,6 +250,7 @@ def header():
     matmul(a, a, np.empty_like(a))  # load numba's BLAS so threadpoolctl can see it
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -558,8 +559,10 @@ def main(argv=None):
                     if with_torch:
                         s += f" vs {_fmt_rate(row[f'{f}_torch'])} ({_fmt_ratio(row, f)})"
                     parts.append(s)
-                print(f"{cell:4} H={H:<3} L={L}: " + "; ".join(parts), flush=True)
-    print(f"\n({time.perf_counter() - t_start:.0f} s)\n")
+                print(f"{cell:4} H={H:<3} L={L}: " + "; ".join(parts) + f" [load {os.getloadavg()[0]:.1f}]",
+                      flush=True)
+    info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n({time.perf_counter() - t_start:.0f} s; load average at end {info['load average at end']})\n")
     print_table(rows, with_torch, args.markdown)
 
     profiles = {}
