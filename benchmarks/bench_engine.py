@@ -446,11 +446,11 @@ def profile_config(cell, H, L, reps=20):
             fwd_rec += timeit(lambda: kern.rnn_forward(Z0.copy(), A, WaaT, za))
             fwd_gates += timeit(lambda: gates_rnn(Z0.copy(), za, A))
         elif cell == "lstm":
-            C, TanhC = cache[3].copy(), cache[4].copy()
+            C, TanhC = (c.copy() for c in cache[3])  # the cell's cache: (C, TanhC)
             fwd_rec += timeit(lambda: kern.lstm_forward(Z0.copy(), A, C, TanhC, WaaT, za))
             fwd_gates += timeit(lambda: gates_lstm(Z0.copy(), za, C, TanhC, A))
         else:
-            HN = cache[3].copy()
+            HN = cache[3][0].copy()  # the cell's cache: (HN,)
             bn = p[f"l{li}.bn"]
             fwd_rec += timeit(lambda: kern.gru_forward(Z0.copy(), A, HN, WaaT, bn, za))
             fwd_gates += timeit(lambda: gates_gru(Z0.copy(), za, bn, A, HN))
