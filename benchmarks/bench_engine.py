@@ -348,12 +348,12 @@ def profile_config(cell, H, L, reps=20):
     to split them, the same T per-step products (and the same T gate calls) are timed alone."""
     import numba
 
-    from seqgen.generation.sampler import _Sampler
+    from seqgen.generation.sampler import Batch, Params, Weights, primed_state, stream_generators
     from seqgen.kernels import gru as kgru
     from seqgen.kernels import lstm as klstm
     from seqgen.kernels import rnn as krnn
     from seqgen.kernels.loss import softmax_xent
-    from seqgen.kernels.sample import _advance, sample_steps
+    from seqgen.kernels.sample import _advance, rows_dot, sample_steps
 
     @numba.njit
     def dots_fwd(A, WaaT, za):  # the forward recurrence's per-step products only
@@ -381,19 +381,20 @@ def profile_config(cell, H, L, reps=20):
             kgru.gru_gates(Z[t], za, bn, A[t], HN[t], A[t + 1])
 
     @numba.njit
-    def advance_only(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch, WyaT, logits, K):
+    def advance_only(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch, WyaT, logits, K):
+        c_next = np.empty_like(scratch)
         for _ in range(K):
             _advance(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
-            np.dot(x, WyaT, logits)
+            rows_dot(x, WyaT, logits)
 
     @numba.njit
     def sample_dots_only(L, N, WxT, WaaT, WyaT, z, za, x, logits, K):
         for _ in range(K):
             for l in range(L):
                 if l > 0:
-                    np.dot(x, WxT[l - 1], z)
-                np.dot(x, WaaT[l], za)
-            np.dot(x, WyaT, logits)
+                    rows_dot(x, WxT[l - 1], z)
+                rows_dot(x, WaaT[l], za)
+            rows_dot(x, WyaT, logits)
 
     def timeit(fn, reps=reps):
         fn()
@@ -437,20 +438,20 @@ def profile_config(cell, H, L, reps=20):
     fwd_rec = fwd_dots = fwd_gates = bwd_rec = bwd_dots = 0.0
     p = m.params
     for li in range(L):
-        cache = caches[li]
-        Z0 = cache[1].copy()  # holds gate activations after forward; speed is value-independent
-        A = cache[2].copy()
+        Zf, Af, cell_cache = caches[li][1][0]  # (X, runs): the forward direction's (Z, A, cache)
+        Z0 = Zf.copy()  # holds gate activations after forward; speed is value-independent
+        A = Af.copy()
         WaaT = p[f"l{li}.Waa"].T
         za = np.empty((B, G * H), np.float32)
         if cell == "rnn":
             fwd_rec += timeit(lambda: kern.rnn_forward(Z0.copy(), A, WaaT, za))
             fwd_gates += timeit(lambda: gates_rnn(Z0.copy(), za, A))
         elif cell == "lstm":
-            C, TanhC = (c.copy() for c in cache[3])  # the cell's cache: (C, TanhC)
+            C, TanhC = (c.copy() for c in cell_cache)
             fwd_rec += timeit(lambda: kern.lstm_forward(Z0.copy(), A, C, TanhC, WaaT, za))
             fwd_gates += timeit(lambda: gates_lstm(Z0.copy(), za, C, TanhC, A))
         else:
-            HN = cache[3][0].copy()  # the cell's cache: (HN,)
+            HN = cell_cache[0].copy()
             bn = p[f"l{li}.bn"]
             fwd_rec += timeit(lambda: kern.gru_forward(Z0.copy(), A, HN, WaaT, bn, za))
             fwd_gates += timeit(lambda: gates_gru(Z0.copy(), za, bn, A, HN))
@@ -464,11 +465,11 @@ def profile_config(cell, H, L, reps=20):
         if cell == "rnn":
             bwd_rec += timeit(lambda: kern.rnn_backward(dA.copy(), A, Waa, dZ, da))
         elif cell == "lstm":
-            bwd_rec += timeit(lambda: kern.lstm_backward(dA.copy(), cache[1], C, TanhC, Waa, dZ, da,
+            bwd_rec += timeit(lambda: kern.lstm_backward(dA.copy(), Zf, C, TanhC, Waa, dZ, da,
                                                           np.zeros((B, H), np.float32)))
         else:
             dZa = np.zeros_like(dZ)
-            bwd_rec += timeit(lambda: kern.gru_backward(dA.copy(), cache[1], A, HN, Waa, dZ, dZa, da,
+            bwd_rec += timeit(lambda: kern.gru_backward(dA.copy(), Zf, A, HN, Waa, dZ, dZa, da,
                                                          np.empty((B, H), np.float32)))
         bwd_rec -= timeit(lambda: dA.copy())
         bwd_dots += timeit(lambda: dots_bwd(dZ, Waa, da))
@@ -481,22 +482,26 @@ def profile_config(cell, H, L, reps=20):
     samp = {}
     for n in (1, 64):
         K = 2000 if n == 1 else 200
-        s = _Sampler(m, n, np.array([0]), 1.0, 0, 1.0, False, -1, 0)
-        u = s.rng.random((K, n))
-        outk = np.empty((K, n), np.int32)
+        b = Batch(Weights(m))
+        b.add(primed_state(m, [0]), 0, Params(), stream_generators(0, n), 10**9, range(n))
+        s = b.w
+        u = np.random.default_rng(0).random((n, K))
+        used = np.zeros(n, np.int64)
+        outk, logpk = np.empty((K, n), np.int32), np.empty((K, n))
 
         def run_kernel():
-            sample_steps(s.cell, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, s.state, s.ids, u,
-                         s.inv_temperature, s.top_k, s.top_p, s.greedy, s.stop_id, s.done, outk, s.logp)
+            used[:] = 0
+            sample_steps(s.cell, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, b.state, b.ids, u, used,
+                         b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id, b.done, b.remaining, outk, logpk)
 
         GH = G * H
         z, za = np.empty((n, GH), np.float32), np.empty((n, GH), np.float32)
-        xx, scr, cn = np.zeros((n, H), np.float32), np.empty((n, H), np.float32), np.empty((n, H), np.float32)
+        xx, scr = np.zeros((n, H), np.float32), np.empty((n, H), np.float32)
         lgt = np.empty((n, V), np.float32)
         ids = np.zeros(n, np.int32)
-        st2 = s.state.copy()
+        st2 = b.state.copy()
         total = timeit(run_kernel, 5) / K
-        adv = timeit(lambda: advance_only(s.cell, ids, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, st2, z, za, xx, cn, scr,
+        adv = timeit(lambda: advance_only(s.cell, ids, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, st2, z, za, xx, scr,
                                           s.WyaT, lgt, K), 5) / K
         dots = timeit(lambda: sample_dots_only(L, n, s.WxT, s.WaaT, s.WyaT, z, za, xx, lgt, K), 5) / K
         api = timeit(lambda: generate(m, n=n, length=K, prime=[0], seed=0), 5) / K

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import mido
 
+from seqgen_plugins.midi import write_midi
+
 TICKS_PER_BEAT = 480
 TICKS_PER_STEP = TICKS_PER_BEAT // 4
 VOICES = ("soprano", "alto", "tenor", "bass")
@@ -31,27 +33,15 @@ def voice_notes(steps, voice):
     return notes
 
 
-def track(notes, name, channel, tempo=None):
-    events = sorted([(s * TICKS_PER_STEP, 1, p) for p, s, _ in notes]
-                    + [(e * TICKS_PER_STEP, 0, p) for p, _, e in notes])
-    msgs = [mido.MetaMessage("track_name", name=name, time=0)]
-    if tempo:
-        msgs.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo), time=0))
-    now = 0
-    for tick, on, pitch in events:  # note-offs sort before note-ons at the same tick
-        kind = "note_on" if on else "note_off"
-        msgs.append(mido.Message(kind, note=pitch, velocity=80 if on else 0, channel=channel, time=tick - now))
-        now = tick
-    msgs.append(mido.MetaMessage("end_of_track", time=0))
-    return mido.MidiTrack(msgs)
-
-
 def write(path, voices, steps):
-    mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
-    for i, v in enumerate(voices):
-        mid.tracks.append(track(voice_notes(steps, v), VOICES[v], channel=i, tempo=100 if i == 0 else None))
+    """One voice per track (channel i), named, 100 bpm; notes at velocity 80."""
+    tracks = [
+        [(p, s * TICKS_PER_STEP, e * TICKS_PER_STEP, i) for p, s, e in voice_notes(steps, v)]
+        for i, v in enumerate(voices)
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    mid.save(path)
+    write_midi(path, tracks, ticks_per_beat=TICKS_PER_BEAT, type=1, tempo=mido.bpm2tempo(100),
+               names=[VOICES[v] for v in voices], velocity=80)
 
 
 def main(source, target):

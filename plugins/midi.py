@@ -1,4 +1,5 @@
-"""`midi`: MIDI files (read and written with mido) as grid tokens, monophonic or polyphonic.
+"""`midi`: MIDI files as grid tokens, monophonic or polyphonic; read by a bounded reader of
+its own, written with mido.
 
 Encodings (see docs/tokenizers.md):
 - melody: the highest sounding note at each grid step; "n60_d4" = pitch 60 for 4 steps,
@@ -6,34 +7,42 @@ Encodings (see docs/tokenizers.md):
 - poly: per grid step its sounding pitches in ascending order, "p60" if struck at this step,
   "h60" if held from the step before, then "<STEP>".
 A tune ends with "<END>".
+
+Reading never trusts the file: the reader checks every length against the bytes there are,
+pairs notes in ticks, cuts notes held too long and refuses tunes too long *before* anything is
+laid out on the grid, and lays the grid out in time and memory proportional to the tokens it
+returns (not to the grid's length).
 """
 
 from __future__ import annotations
 
+import heapq
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import mido
+import numpy as np
 
 from seqgen.errors import ConfigError, CorpusError
 from seqgen.plugins.hookspecs import hookimpl
-from seqgen.plugins.tokenizer import Option, Tokenizer
+from seqgen.plugins.tokenizer import Option, Tokenizer, open_regular
 
 END = "<END>"
 STEP = "<STEP>"
 DRUM_CHANNEL = 9  # channel 10 counted from 1
-MAX_STEPS = 1_000_000  # longer tunes are almost surely garbage time values
 MELODY_RE = re.compile(r"(?:n(\d+)|r)_d(\d+)")
 POLY_RE = re.compile(r"([ph])(\d+)")
-# mido reports malformed files with these bare exceptions.
-MIDO_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError)
+# poly token codes: 0-127 "p<pitch>", 128-255 "h<pitch>", 256 "<STEP>"
+# above this many pitch tokens per step on average, poly is laid out on a dense grid
+DENSE_POLY = 16
+POLY_TABLE = np.array([f"p{i}" for i in range(128)] + [f"h{i}" for i in range(128)] + [STEP], dtype=object)
 
 
-@dataclass(frozen=True, order=True)
-class Note:
-    """A note on the grid: sounding for steps [start, end)."""
+class Note(NamedTuple):
+    """A note on the grid: sounding for steps [start, end). (A tuple: fast to sort.)"""
 
     start: int
     end: int
@@ -53,6 +62,12 @@ class MidiTokenizer(Tokenizer):
         "track": Option(int, None, "only notes of this track (index in the file, from 0)", min=0),
         "channel": Option(int, None, "only notes of this channel (1-16)", min=1, max=16),
         "include_drums": Option(bool, False, "keep drum channel 10"),
+        "max_steps": Option(
+            int, 100_000, "refuse a file whose notes last beyond this many grid steps", min=1, max=10**9
+        ),
+        "max_note_quarters": Option(
+            int, 64, "cut notes held longer than this many quarters (with a warning)", min=1
+        ),
     }
     write_options = {
         "tempo": Option(float, 120.0, "tempo in beats (quarters) per minute", min=4, max=1000),
@@ -74,43 +89,49 @@ class MidiTokenizer(Tokenizer):
     def read_file(self, path: Path) -> list[str]:
         """A MIDI file -> its tokens (without <END>). CorpusError naming the file if unusable."""
         notes = self._grid_notes(_load(path), path)
-        if max(n.end for n in notes) > MAX_STEPS:
-            raise CorpusError(f"{path}: longer than {MAX_STEPS} grid steps")
-        return self._melody_tokens(notes) if self.config["encoding"] == "melody" else _poly_tokens(notes)
+        if self.config["encoding"] == "melody":
+            return _melody_tokens(notes, self.config["max_quarters"] * self.config["steps_per_quarter"])
+        return _poly_tokens(notes)
 
     def read_prime(self, path: str | Path) -> list[str]:
         return self.read_file(Path(path))
 
+    def prime_write_options(self, path: str | Path) -> dict:
+        """{"tempo": bpm} of the primer's first set_tempo (earliest in time), kept within the
+        `tempo` write option's range; {} if it sets none (MIDI's default is 120 bpm)."""
+        tempo = _load(Path(path)).tempo
+        if not tempo:
+            return {}
+        spec = self.write_options["tempo"]
+        return {"tempo": min(max(60_000_000 / tempo, spec.min), spec.max)}
+
     def parse_prime(self, text: str) -> list[str]:
         return text.split()
 
-    def _grid_notes(self, mid: mido.MidiFile, path: Path) -> list[Note]:
-        """The file's notes (selected tracks/channels) quantised to the grid, sorted."""
-        tpb, spq = mid.ticks_per_beat, self.config["steps_per_quarter"]
+    def read_notes(self, path: str | Path) -> np.ndarray:
+        """A MIDI file's notes on this tokenizer's grid, through the same bounded reader as
+        training: rows (start step, end step, pitch), sorted. CorpusError naming the file."""
+        path = Path(path)
+        return self._grid_notes(_load(path), path)
+
+    def _grid_notes(self, smf: Smf, path: Path) -> np.ndarray:
+        """The file's notes (selected tracks/channels) quantised to the grid: distinct rows
+        (start step, end step, pitch), sorted, every one at most max_note_quarters long;
+        CorpusError if they reach beyond max_steps. Decided from ticks: nothing is laid out
+        on the grid here."""
+        tpb, spq = smf.ticks_per_beat, self.config["steps_per_quarter"]
         track_sel, channel_sel = self.config["track"], self.config["channel"]
         keep_drums = self.config["include_drums"] or channel_sel == DRUM_CHANNEL + 1
-        if track_sel is not None and track_sel >= len(mid.tracks):
-            raise CorpusError(f"{path}: no track {track_sel} (the file has {len(mid.tracks)})")
-        spans = []  # (start tick, end tick, pitch)
-        for index, track in enumerate(mid.tracks):
-            if track_sel is not None and index != track_sel:
-                continue
-            tick, sounding = 0, {}  # (channel, pitch) -> start tick
-            for msg in track:
-                tick += msg.time
-                if msg.type not in ("note_on", "note_off"):
-                    continue
-                if channel_sel is not None and msg.channel != channel_sel - 1:
-                    continue
-                if msg.channel == DRUM_CHANNEL and not keep_drums:
-                    continue
-                key = (msg.channel, msg.note)
-                if key in sounding:  # a note-off, or a re-strike that ends the sounding note
-                    spans.append((sounding.pop(key), tick, msg.note))
-                if msg.type == "note_on" and msg.velocity > 0:
-                    sounding[key] = tick
-            spans += [(start, tick, pitch) for (_, pitch), start in sounding.items()]  # never released
-        if not spans:
+        if track_sel is not None and track_sel >= len(smf.tracks):
+            raise CorpusError(f"{path}: no track {track_sel} (the file has {len(smf.tracks)})")
+        tracks = smf.tracks if track_sel is None else [smf.tracks[track_sel]]
+        spans = np.concatenate([np.empty((0, 4), np.int64), *tracks])
+        channel = spans[:, 2]
+        keep = (channel != DRUM_CHANNEL) | keep_drums
+        if channel_sel is not None:
+            keep &= channel == channel_sel - 1
+        spans = spans[keep]
+        if not len(spans):
             where = "".join(
                 [
                     f" in track {track_sel}" if track_sel is not None else "",
@@ -119,30 +140,25 @@ class MidiTokenizer(Tokenizer):
                 ]
             )
             raise CorpusError(f"{path}: no notes{where}")
-
-        def step(tick):  # nearest grid step, halves rounded up
-            return (2 * tick * spq + tpb) // (2 * tpb)
-
-        # Notes shorter than a step still last one step; identical notes merge.
-        return sorted({Note(step(s), max(step(e), step(s) + 1), p) for s, e, p in spans})
-
-    def _melody_tokens(self, notes: list[Note]) -> list[str]:
-        """Skyline: at each step the highest sounding note (the later-struck one on ties)."""
-        top: list[Note | None] = [None] * max(n.end for n in notes)
-        for note in notes:
-            for s in range(note.start, note.end):
-                if top[s] is None or (note.pitch, note.start) > (top[s].pitch, top[s].start):
-                    top[s] = note
-        tokens, s, cap = [], 0, self.config["max_quarters"] * self.config["steps_per_quarter"]
-        while s < len(top):
-            e = s + 1
-            while e < len(top) and top[e] is top[s]:
-                e += 1
-            head = "r" if top[s] is None else f"n{top[s].pitch}"
-            for start in range(s, e, cap):
-                tokens.append(f"{head}_d{min(cap, e - start)}")
-            s = e
-        return tokens
+        # Clamped at 2**50 ticks (over 3e10 steps, beyond any max_steps) so that 2 * tick * spq
+        # cannot overflow int64.
+        ticks = np.minimum(spans[:, :2], 1 << 50)
+        start, end = ((2 * ticks * spq + tpb) // (2 * tpb)).T  # nearest grid step, halves rounded up
+        end = np.maximum(end, start + 1)  # notes shorter than a step still last one step
+        longest = self.config["max_note_quarters"] * spq
+        cut = int(np.count_nonzero(end - start > longest))
+        end = np.minimum(end, start + longest)
+        extent = int(end.max())
+        if extent > self.config["max_steps"]:
+            raise CorpusError(
+                f"{path}: notes reach grid step {extent}, beyond max_steps {self.config['max_steps']}"
+                " (garbage time values, or raise -O max_steps)"
+            )
+        if cut:
+            quarters = self.config["max_note_quarters"]
+            warnings.warn(f"{path}: {cut} note(s) held over {quarters} quarters cut to {quarters} "
+                          "(max_note_quarters)", stacklevel=4)
+        return np.unique(np.stack([start, end, spans[:, 3]], axis=1), axis=0)  # identical notes merge
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -170,52 +186,279 @@ class MidiTokenizer(Tokenizer):
         def tick(step):
             return (2 * step * ticks_per_beat + spq) // (2 * spq)
 
-        # note-offs sort before note-ons at the same tick, so a re-struck pitch sounds again
-        events = sorted([(tick(n.start), 1, n.pitch) for n in notes] + [(tick(n.end), 0, n.pitch) for n in notes])
-        track = mido.MidiTrack(
-            [
-                mido.MetaMessage("set_tempo", tempo=round(mido.bpm2tempo(tempo)), time=0),
-                mido.Message("program_change", program=program, channel=0, time=0),
-            ]
-        )
+        track = [(n.pitch, tick(n.start), tick(n.end), 0) for n in notes]
+        write_midi(path, [track], ticks_per_beat=ticks_per_beat, type=0, tempo=round(mido.bpm2tempo(tempo)),
+                   program=program, velocity=velocity)
+
+
+def write_midi(path, tracks, *, ticks_per_beat=480, type=1, tempo=None, names=(), program=None, velocity=80):
+    """Write a Standard MIDI File: the one writer of the tokenizer, corpora/make_chorales.py
+    and the tests.
+
+    tracks: per track a list of (pitch, start tick, end tick, channel 0-15) notes. Each track is
+    its name (from `names`, if given), then in the first track only a set_tempo (`tempo`, in
+    microseconds per quarter) and a program change on channel 0 (`program`), then the notes as
+    note_on (`velocity`) / note_off (velocity 0) in time order (note-offs before note-ons at
+    the same tick, so a re-struck pitch sounds again), then end_of_track.
+    """
+    mid = mido.MidiFile(type=type, ticks_per_beat=ticks_per_beat)
+    for i, notes in enumerate(tracks):
+        track = mido.MidiTrack()
+        if i < len(names):
+            track.append(mido.MetaMessage("track_name", name=names[i], time=0))
+        if i == 0 and tempo is not None:
+            track.append(mido.MetaMessage("set_tempo", tempo=tempo, time=0))
+        if i == 0 and program is not None:
+            track.append(mido.Message("program_change", program=program, channel=0, time=0))
+        events = sorted([(s, 1, p, c) for p, s, _, c in notes] + [(e, 0, p, c) for p, _, e, c in notes])
         now = 0
-        for t, on, pitch in events:
-            kind, vel = ("note_on", velocity) if on else ("note_off", 0)
-            track.append(mido.Message(kind, note=pitch, velocity=vel, channel=0, time=t - now))
-            now = t
+        for tick, on, pitch, channel in events:
+            kind = "note_on" if on else "note_off"
+            track.append(mido.Message(kind, note=pitch, velocity=velocity if on else 0, channel=channel,
+                                      time=tick - now))
+            now = tick
         track.append(mido.MetaMessage("end_of_track", time=0))
-        mid = mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat)
         mid.tracks.append(track)
-        mid.save(path)
+    mid.save(path)
+    return path
 
 
-def _load(path: Path) -> mido.MidiFile:
-    """Parse a MIDI file; CorpusError naming it if it is not a usable MIDI file."""
+# -- the reader -------------------------------------------------------------------------------
+
+
+@dataclass
+class Smf:
+    """A Standard MIDI File as the tokenizer needs it. tracks: per track its notes, an int64
+    array of shape (n, 4): start tick, end tick, channel 0-15, pitch; tempo: the first set_tempo (microseconds per
+    quarter, earliest in time), or None."""
+
+    type: int
+    ticks_per_beat: int
+    tracks: list[np.ndarray]
+    tempo: int | None
+
+
+# data bytes after the status bytes of system common and real-time messages (F4, F5, F9, FD: none)
+_SYSTEM_WIDTH = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0, 0xFE: 0}
+
+
+class _Malformed(Exception):
+    """The bytes are not a usable MIDI file (the message says why)."""
+
+
+def _load(path: Path) -> Smf:
+    """Read and parse a MIDI file; CorpusError naming it if it is not a usable MIDI file."""
     try:
-        mid = mido.MidiFile(path)
-    except EOFError:
-        raise CorpusError(f"{path}: not a valid MIDI file (truncated)") from None
-    except MIDO_ERRORS as e:
-        raise CorpusError(f"{path}: not a valid MIDI file ({type(e).__name__}: {e})") from None
-    if mid.type == 2:
+        with open_regular(path) as f:
+            data = f.read()
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        smf = parse_smf(data)
+    except _Malformed as e:
+        raise CorpusError(f"{path}: not a valid MIDI file ({e})") from None
+    if smf.type == 2:
         raise CorpusError(f"{path}: MIDI type 2 (independent sequences) is not supported")
-    if mid.ticks_per_beat <= 0:
+    if smf.ticks_per_beat & 0x8000:
         raise CorpusError(f"{path}: SMPTE time division is not supported (only ticks per beat)")
-    return mid
+    if smf.ticks_per_beat == 0:
+        raise CorpusError(f"{path}: not a valid MIDI file (0 ticks per beat)")
+    return smf
 
 
-def _poly_tokens(notes: list[Note]) -> list[str]:
-    """Per step: "p<pitch>" (struck here) / "h<pitch>" (held) ascending, then <STEP>."""
-    cells: list[dict[int, str]] = [{} for _ in range(max(n.end for n in notes))]
-    for note in notes:
-        cells[note.start][note.pitch] = "p"  # a strike wins over another note's hold
-        for s in range(note.start + 1, note.end):
-            cells[s].setdefault(note.pitch, "h")
+def _u32(data: bytes, pos: int) -> int:
+    return int.from_bytes(data[pos : pos + 4], "big")
+
+
+def parse_smf(data: bytes) -> Smf:
+    """The bytes of a Standard MIDI File -> Smf; _Malformed if they are not one.
+
+    Every length is checked against the bytes there are; chunks of unknown kinds are skipped
+    (as the standard asks); running status, sysex and meta events are understood. Time and
+    memory are linear in the size of the file."""
+    if len(data) < 14:
+        raise _Malformed("truncated" if data[:4] == b"MThd"[: len(data)] else "MThd not found: not a MIDI file")
+    if data[:4] != b"MThd":
+        raise _Malformed("MThd not found: not a MIDI file")
+    size = _u32(data, 4)
+    if size < 6:
+        raise _Malformed(f"header chunk of {size} bytes, fewer than 6")
+    fmt, ntracks, division = (int.from_bytes(data[i : i + 2], "big") for i in (8, 10, 12))
+    if fmt > 2:
+        raise _Malformed(f"unknown format {fmt}")
+    tracks: list = []
+    tempos: list[tuple[int, int, int]] = []  # (tick, track, tempo)
+    pos = 8 + size
+    while len(tracks) < ntracks:
+        if pos + 8 > len(data):
+            raise _Malformed(f"truncated: {len(tracks)} of the {ntracks} MTrk track chunks it announces")
+        kind, size, pos = data[pos : pos + 4], _u32(data, pos + 4), pos + 8
+        if pos + size > len(data):
+            raise _Malformed(f"truncated: a chunk of {size} bytes with {len(data) - pos} left")
+        if kind == b"MTrk":
+            tracks.append(_track(data, pos, pos + size, len(tracks), tempos))
+        pos += size
+    return Smf(fmt, division, tracks, min(tempos)[2] if tempos else None)
+
+
+def _track(data: bytes, pos: int, end: int, index: int, tempos: list) -> np.ndarray:
+    """One MTrk chunk's body, data[pos:end] -> its notes, shape (n, 4): start tick, end tick,
+    channel, pitch.
+    A note struck again while sounding ends there; notes never released end with the track.
+    Appends (tick, index, tempo) of its set_tempo events to `tempos`."""
+    notes, sounding = [], {}  # (channel, pitch) -> start tick
+    tick, running = 0, 0
+    where = f"track {index}"
+    while pos < end:
+        byte = data[pos]
+        pos += 1
+        delta = byte & 0x7F
+        for _ in range(3):  # a delta-time has at most 4 bytes
+            if not byte & 0x80:
+                break
+            if pos >= end:
+                raise _Malformed(f"{where}: delta-time cut off by the end of the chunk")
+            byte = data[pos]
+            pos += 1
+            delta = (delta << 7) | (byte & 0x7F)
+        else:
+            if byte & 0x80:
+                raise _Malformed(f"{where}: delta-time longer than 4 bytes")
+        tick += delta
+        if pos >= end:
+            raise _Malformed(f"{where}: event cut off by the end of the chunk")
+        status = data[pos]
+        if status & 0x80:
+            pos += 1
+        elif running:
+            status = running
+        else:
+            raise _Malformed(f"{where}: running status without a status byte")
+        if status == 0xFF or status in (0xF0, 0xF7):  # meta / sysex: a length, then data
+            if status == 0xFF:
+                if pos >= end:
+                    raise _Malformed(f"{where}: meta event cut off by the end of the chunk")
+                meta = data[pos]
+                pos += 1
+            length, pos = _varlen(data, pos, end, where)
+            if pos + length > end:
+                raise _Malformed(f"{where}: event of {length} bytes runs past the end of the chunk")
+            if status == 0xFF and meta == 0x2F:  # end of track
+                break
+            if status == 0xFF and meta == 0x51 and length == 3:
+                tempos.append((tick, index, int.from_bytes(data[pos : pos + 3], "big")))
+            pos += length
+            continue
+        if status >= 0xF0:  # system common / real-time: no place in a file, but harmless
+            if status not in _SYSTEM_WIDTH:
+                raise _Malformed(f"{where}: undefined status byte 0x{status:02x}")
+            pos += _SYSTEM_WIDTH[status]
+            if pos > end:
+                raise _Malformed(f"{where}: event cut off by the end of the chunk")
+            continue
+        running = status
+        kind = status & 0xF0
+        width = 1 if kind in (0xC0, 0xD0) else 2
+        if pos + width > end:
+            raise _Malformed(f"{where}: event cut off by the end of the chunk")
+        if data[pos] & 0x80 or (width == 2 and data[pos + 1] & 0x80):
+            raise _Malformed(f"{where}: data byte above 127")
+        if kind == 0x90 or kind == 0x80:
+            key = (status & 0x0F, data[pos])
+            if key in sounding:  # a note-off, or a re-strike that ends the sounding note
+                notes += (sounding.pop(key), tick, *key)
+            if kind == 0x90 and data[pos + 1]:
+                sounding[key] = tick
+        pos += width
+    for key, start in sounding.items():  # never released
+        notes += (start, tick, *key)
+    # ticks stay below 2**63: at most 2**28 per event, and fewer than 2**35 events
+    return np.array(notes, dtype=np.int64).reshape(-1, 4)
+
+
+def _varlen(data: bytes, pos: int, end: int, where: str) -> tuple[int, int]:
+    """A variable-length quantity (at most 4 bytes) at data[pos] -> (value, position after)."""
+    value = 0
+    for _ in range(4):
+        if pos >= end:
+            raise _Malformed(f"{where}: length cut off by the end of the chunk")
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            return value, pos
+    raise _Malformed(f"{where}: length longer than 4 bytes")
+
+
+# -- the grid ---------------------------------------------------------------------------------
+
+
+def _melody_tokens(notes: np.ndarray, cap: int) -> list[str]:
+    """Skyline of sorted, distinct (start, end, pitch) rows: at each step the highest sounding
+    note (the later-struck one on ties), as runs of at most `cap` steps. A sweep over the
+    notes' starts and ends: time O(n log n) in the number of notes, whatever the grid's length."""
+    notes = notes.tolist()
+    bounds = sorted({0, *(n[0] for n in notes), *(n[1] for n in notes)})
+    heap: list[tuple[int, int, int, int]] = []  # (-pitch, -start, end, index): the top note first
+    runs: list[list[int]] = []  # [note index or -1 for a rest, steps]
+    i, count = 0, len(notes)
+    for t, following in zip(bounds, bounds[1:]):
+        while i < count and notes[i][0] <= t:
+            start, end, pitch = notes[i]
+            heapq.heappush(heap, (-pitch, -start, end, i))
+            i += 1
+        while heap and heap[0][2] <= t:  # ended notes leave when they reach the top
+            heapq.heappop(heap)
+        top = heap[0][3] if heap else -1
+        if runs and runs[-1][0] == top:
+            runs[-1][1] += following - t
+        else:
+            runs.append([top, following - t])
     tokens = []
-    for cell in cells:
-        tokens += [f"{cell[p]}{p}" for p in sorted(cell)]
-        tokens.append(STEP)
+    for top, steps in runs:
+        head = "r" if top < 0 else f"n{notes[top][2]}"
+        tokens += [f"{head}_d{cap}"] * (steps // cap)
+        if steps % cap:
+            tokens.append(f"{head}_d{steps % cap}")
     return tokens
+
+
+def _poly_tokens(notes: np.ndarray) -> list[str]:
+    """Sorted, distinct (start, end, pitch) rows -> per step "p<pitch>" (struck here) /
+    "h<pitch>" (held) ascending, then <STEP>. Overlapping notes of a pitch merge first, so
+    every array built is at most a few bytes per token returned."""
+    start, end, pitch = notes[np.lexsort((notes[:, 0], notes[:, 2]))].T  # by pitch, then start
+    extent = int(end.max())
+    # Notes of one pitch that overlap or touch merge into one interval: the running maximum of
+    # the ends (offset by pitch, so that it restarts with each pitch) says how far it reaches.
+    reach = np.maximum.accumulate(pitch * (extent + 1) + end) - pitch * (extent + 1)
+    new = np.ones(len(start), dtype=bool)
+    new[1:] = (pitch[1:] != pitch[:-1]) | (start[1:] > reach[:-1])
+    heads = np.flatnonzero(new)
+    group = np.cumsum(new) - 1  # each note's interval
+    first, lengths = start[heads], reach[np.append(heads[1:] - 1, len(start) - 1)] - start[heads]
+    total = int(lengths.sum())  # pitch tokens
+    if total >= DENSE_POLY * extent:
+        # Dense: a (step, pitch) grid costs no more memory than the flat arrays would, and
+        # reading it row by row needs no sort. Cells hold code + 1; 0 = silent.
+        grid = np.zeros((extent, 129), dtype=np.int16)
+        grid[:, 128] = 257  # <STEP> closes every row
+        for f, n, p in zip(first.tolist(), lengths.tolist(), pitch[heads].tolist()):
+            grid[f : f + n, p] = p + 129  # "h<pitch>"...
+        grid[start, pitch] = pitch + 1  # ...but "p<pitch>" where a note starts
+        out = grid[grid > 0] - 1
+        return POLY_TABLE[out].tolist()
+    offsets = np.cumsum(lengths) - lengths  # where each interval's steps begin in the flat arrays
+    steps = np.repeat(first - offsets, lengths) + np.arange(offsets[-1] + lengths[-1])
+    codes = np.repeat((pitch[heads] + 128).astype(np.int16), lengths)  # "h<pitch>"...
+    codes[offsets[group] + start - first[group]] = pitch  # ...but "p<pitch>" where a note starts
+    # step-major; the stable sort keeps pitches ascending within a step
+    codes = codes[np.argsort(steps, kind="stable")]
+    out = np.full(len(codes) + extent, 256, dtype=np.int16)  # <STEP> after each step's pitches
+    is_pitch = np.ones(len(out), dtype=bool)
+    is_pitch[np.cumsum(np.bincount(steps, minlength=extent) + 1) - 1] = False
+    out[is_pitch] = codes
+    return POLY_TABLE[out].tolist()
 
 
 def _melody_notes(tokens: list[str]) -> tuple[list[Note], int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from seqgen.options import EvalOptions, SampleOptions, TrainOptions  # noqa: E402
+from seqgen.options import EvalOptions, PredictOptions, SampleOptions, TrainOptions  # noqa: E402
 
 INTRO = """# Options
 
@@ -77,6 +77,7 @@ def table(cls):
 def render():
     parts = [INTRO]
     for title, cls in (("Training (`TrainOptions`)", TrainOptions), ("Evaluation (`EvalOptions`)", EvalOptions),
+                       ("Prediction (`PredictOptions`)", PredictOptions),
                        ("Sampling (`SampleOptions`)", SampleOptions)):
         parts.append(f"## {title}\n\n{(cls.__doc__ or '').strip()}\n\n{table(cls)}\n")
     return "\n".join(parts)

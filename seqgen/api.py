@@ -19,8 +19,10 @@ import math
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from seqgen.errors import CheckpointError, ConfigError, SeqgenError
-from seqgen.options import EvalOptions, TrainOptions
+from seqgen.options import EvalOptions, PredictOptions, TrainOptions
 from seqgen.storage import shipped
 
 
@@ -28,24 +30,65 @@ from seqgen.storage import shipped
 def resolve_model(model=None) -> Path:
     """A checkpoint path, or the file of a shipped model's name (None: the default text
     model). CheckpointError if it is neither."""
-    if model is None:
-        model = shipped.DEFAULT_TEXT_MODEL
-    path = Path(model)
-    if path.exists():
-        return path
-    if str(model) in shipped.names():
-        return shipped.path(str(model))
-    known = ", ".join(shipped.names()) or "none"
-    raise CheckpointError(f"{model}: no such checkpoint file or shipped model (shipped: {known})")
+    return shipped.resolve(model)
 
 
 def load(model=None):
     """A ``Checkpoint`` from a path, a shipped model's name, a Checkpoint, or None (default)."""
-    from seqgen.storage import checkpoint
+    from seqgen.generation.samples import load_model
 
-    if isinstance(model, checkpoint.Checkpoint):
-        return model
-    return checkpoint.load(resolve_model(model))
+    return load_model(model)
+
+
+def models():
+    """The shipped models: name -> catalog entry (file, description, recipe, valid_loss), and
+    the name of the default text model."""
+    return shipped.catalog(), shipped.DEFAULT_TEXT_MODEL
+
+
+def best_path(output):
+    """Where training keeps the best checkpoint by validation loss: model.npz -> model.best.npz."""
+    from seqgen.training.trainer import best_path as path
+
+    return path(output)
+
+
+# ---------------------------------------------------------------------------------- sampling
+def sample(options, ckpt=None):
+    """Draw ``options.n`` samples (``SampleOptions``): a SampleResult(seed, samples). A fresh
+    seed is drawn and returned when the options have none."""
+    from seqgen.generation.samples import draw
+
+    return draw(options, ckpt)
+
+
+def stream_sample(options, ckpt=None):
+    """One text sample as it is generated: pieces of text whose concatenation is the text
+    ``sample`` gives for the same options."""
+    from seqgen.generation.samples import stream_text
+
+    return stream_text(options, ckpt)
+
+
+def fresh_seed():
+    """A new random seed, for runs that were not given one."""
+    from seqgen.generation.samples import fresh_seed as draw_seed
+
+    return draw_seed()
+
+
+def write_midi_sample(ckpt, sample_, path, options):
+    """Write one sample of a MIDI model to ``path`` (at the options' or the primer's tempo)."""
+    from seqgen.generation.samples import write_midi
+
+    write_midi(ckpt.tokenizer, sample_, path, options)
+
+
+def midi_sample_bytes(ckpt, sample_, options):
+    """One sample of a MIDI model as the bytes of a .mid file."""
+    from seqgen.generation.samples import midi_bytes
+
+    return midi_bytes(ckpt.tokenizer, sample_, options)
 
 
 class ModelInfo(NamedTuple):
@@ -133,12 +176,28 @@ class Evaluation(NamedTuple):
     bits_per_token: float
 
 
-def evaluate(options: EvalOptions) -> Evaluation:
-    """Mean loss of a model on a corpus, in the windows of the mode it was trained in."""
+class TaskEvaluation(NamedTuple):
+    """The scores of a tagger or classifier on a labelled corpus."""
+
+    task: str  # "tag" or "classify"
+    items: int  # sentences or lines scored
+    targets: int  # labels scored: tokens (tag) or items (classify)
+    loss: float  # mean NLL per label, nats
+    accuracy: float
+    labels: dict  # label -> seqgen.training.metrics.Score (precision, recall, f1, support)
+    entity: object  # tag with BIO labels: entity-level Score (conlleval's count); else None
+
+
+def evaluate(options: EvalOptions) -> Evaluation | TaskEvaluation:
+    """Mean loss of a model on a corpus, in the windows of the mode it was trained in; for a
+    tag or classify model also accuracy, per-label precision/recall/F1 and (BIO tags)
+    entity-level F1 on a labelled corpus."""
     from seqgen.training.data import encode_corpus, evaluation_windows
     from seqgen.training.trainer import mean_loss
 
     ckpt = load(options.model)
+    if ckpt.model.config.task != "lm":
+        return _evaluate_task(ckpt, options)
     tok = ckpt.tokenizer
     ids = encode_corpus(tok, options.corpus)
     mode = ((ckpt.training or ckpt.summary or {}).get("options") or {}).get("mode", "stream")
@@ -146,6 +205,134 @@ def evaluate(options: EvalOptions) -> Evaluation:
                                  str(options.corpus))
     loss = mean_loss(ckpt.model, windows.iter_windows())
     return Evaluation(windows.num_tokens, loss, math.exp(loss), loss / math.log(2))
+
+
+def _evaluate_task(ckpt, options):
+    from seqgen.training import metrics
+    from seqgen.training.data import LabelledWindows
+    from seqgen.training.trainer import mean_loss
+
+    model, tok = ckpt.model, ckpt.tokenizer
+    c = model.config
+    examples = list(tok.iter_examples(options.corpus))
+    items = _encode_for(model, tok, examples)
+    loss = mean_loss(model, LabelledWindows(items, c.task, options.batch_size, shuffle=False).iter_windows())
+    predicted = _label_items(model, items, options.batch_size)
+    if c.task == "tag":
+        gold_seqs = [list(ex.labels) for ex in examples]
+        pred_seqs = [[c.labels[i] for i in ids] for ids, _ in predicted]
+        gold = [g for seq in gold_seqs for g in seq]
+        pred = [p for seq in pred_seqs for p in seq]
+        entity = metrics.entity_f1(gold_seqs, pred_seqs) if metrics.is_bio(c.labels) else None
+    else:
+        gold = [ex.labels for ex in examples]
+        pred = [c.labels[ids[0]] for ids, _ in predicted]
+        entity = None
+    return TaskEvaluation(c.task, len(examples), len(gold), loss, metrics.accuracy(gold, pred),
+                          metrics.per_label(gold, pred, c.labels), entity)
+
+
+# ---------------------------------------------------------------------------------- prediction
+class Prediction(NamedTuple):
+    """One labelled item."""
+
+    tokens: list  # the item's tokens as read
+    labels: list | str  # predicted: one label per token (tag), or the item's label (classify)
+    probability: list | float  # of each predicted label
+    gold: list | str | None  # the file's labels, when it has them
+    text: str | None  # the item as written (classify)
+    where: str  # "file:line"
+
+
+def _encode_for(model, tok, examples):
+    """Examples -> LabelledItems for a model, whole (no cutting)."""
+    from seqgen.training.data import encode_examples
+
+    return encode_examples(tok, examples, model.config.labels, model.config.task, seq_length=10**9)
+
+
+def _label_items(model, items, batch_size):
+    """Items -> [(predicted label ids, their probabilities)] in order."""
+    out = []
+    for b in range(0, len(items), batch_size):
+        batch = items[b:b + batch_size]
+        T = max(len(i.ids) for i in batch)
+        inputs = np.zeros((T, len(batch)), dtype=np.int32)
+        for col, item in enumerate(batch):
+            inputs[:len(item.ids), col] = item.ids
+        lengths = np.array([len(i.ids) for i in batch])
+        probs = model.predict(inputs, lengths)
+        for col, item in enumerate(batch):
+            p = probs[:len(item.ids), col] if model.config.task == "tag" else probs[col][None]
+            best = p.argmax(axis=1)
+            out.append((best, p[np.arange(len(best)), best]))
+    return out
+
+
+class Predictions(NamedTuple):
+    task: str  # the model's task: "tag" or "classify"
+    items: list  # a Prediction per item of the file, in order
+
+
+def predict(options: PredictOptions) -> Predictions:
+    """Label every item of ``options.file`` with a tag or classify model. Gold labels in the
+    file, if any, are checked against the model's labels and returned beside the predictions."""
+    ckpt = load(options.model)
+    model, tok = ckpt.model, ckpt.tokenizer
+    c = model.config
+    if c.task == "lm":
+        raise ConfigError(f"{options.model} is a language model: it generates (seqgen sample) and has no "
+                          "labels to predict")
+    examples = list(tok.iter_examples(options.file, labelled=False))
+    items = _encode_for(model, tok, examples)
+    result = []
+    for ex, (ids, probs) in zip(examples, _label_items(model, items, options.batch_size)):
+        if c.task == "tag":
+            labels, probability = [c.labels[i] for i in ids], [round(float(x), 6) for x in probs]
+        else:
+            labels, probability = c.labels[ids[0]], round(float(probs[0]), 6)
+        result.append(Prediction(ex.tokens, labels, probability, ex.labels, ex.text, ex.where))
+    return Predictions(c.task, result)
+
+
+def format_predictions(predictions, task, fmt) -> str:
+    """Predictions as text: ``json`` (one object per item and line), ``conll`` (tag: token,
+    gold label if known, predicted label per line, a blank line between items; the layout
+    conlleval reads) or ``tsv`` (tag: tokens<TAB>labels per item; classify: label<TAB>text)."""
+    lines = []
+    if fmt == "conll" and task != "tag":
+        raise ConfigError("format: conll is for tag models; use tsv or json for a classifier", fields=("format",))
+    for p in predictions:
+        if fmt == "json":
+            record = {"tokens": p.tokens} if task == "tag" else {"text": p.text}
+            record.update(label=p.labels, probability=p.probability) if task == "classify" else \
+                record.update(labels=p.labels, probability=p.probability)
+            if p.gold is not None:
+                record["gold"] = p.gold
+            lines.append(json.dumps(record, ensure_ascii=False))
+        elif fmt == "conll":
+            for i, token in enumerate(p.tokens):
+                gold = [p.gold[i]] if p.gold is not None else []
+                lines.append("\t".join([token, *gold, p.labels[i]]))
+            lines.append("")
+        elif task == "tag":
+            lines.append(" ".join(p.tokens) + "\t" + " ".join(p.labels))
+        else:
+            lines.append(f"{p.labels}\t{p.text}")
+    return "\n".join(lines) + ("\n" if lines and lines[-1] != "" else "")
+
+
+def write_predictions(options: PredictOptions, predictions: Predictions) -> str | None:
+    """Format predictions and write them atomically to ``options.output``; returns the text
+    when there is no output file."""
+    from seqgen.storage.atomic import write_atomically
+
+    text = format_predictions(predictions.items, predictions.task, options.format)
+    if options.output is None:
+        return text
+    _check_writable(Path(options.output), "output")
+    write_atomically(Path(options.output), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return None
 
 
 # ---------------------------------------------------------------------------------- training
@@ -183,12 +370,43 @@ def train(options: TrainOptions, events: TrainEvents | None = None) -> TrainResu
         raise ConfigError("corpus: give the corpus to train on", fields=("corpus",))
     _check_outputs(options)
     tok = get_tokenizer(options.tokenizer)(**options.tokenizer_options)
+    if options.task != "lm":
+        return _train_task(tok, options, events)
     documents = itertools.chain(tok.iter_documents(options.corpus),
                                 tok.iter_documents(options.valid) if options.valid else ())
     tok.fit(documents)
     m = options.model_options
     model = Model.create(m.cell, len(tok.vocab), m.hidden_size, m.layers, seed=options.seed, dtype=m.dtype,
                          init=m.init)
+    return _run(model, tok, options, None, events)
+
+
+def _check_task_tokenizer(tok, task):
+    from seqgen.plugins.labelled import LabelledTokenizer
+
+    if not isinstance(tok, LabelledTokenizer):
+        raise ConfigError(f"task {task} needs a labelled corpus, but tokenizer {tok.name!r} reads no labels: use "
+                          "tokenizer conll (CoNLL columns, for tag) or labelled (label<TAB>text lines, for classify)",
+                          fields=("task", "tokenizer"))
+    if tok.task != task:
+        raise ConfigError(f"task {task}: tokenizer {tok.name!r} reads labels for task {tok.task}",
+                          fields=("task", "tokenizer"))
+
+
+def _train_task(tok, options, events):
+    from seqgen.engine.model import Model
+    from seqgen.errors import CorpusError
+
+    _check_task_tokenizer(tok, options.task)
+    examples = list(tok.iter_examples(options.corpus))
+    tok.fit(itertools.chain((ex.tokens for ex in examples),
+                            (ex.tokens for ex in tok.iter_examples(options.valid)) if options.valid else ()))
+    labels = sorted({label for ex in examples for label in (ex.labels if options.task == "tag" else [ex.labels])})
+    if len(labels) < 2:
+        raise CorpusError(f"{options.corpus}: every item has the label {labels[0]!r}: nothing to learn")
+    m = options.model_options
+    model = Model.create(m.cell, len(tok.vocab), m.hidden_size, m.layers, seed=options.seed, dtype=m.dtype,
+                         init=m.init, task=m.task, bidirectional=m.bidirectional, labels=labels, pooling=m.pooling)
     return _run(model, tok, options, None, events)
 
 
@@ -206,6 +424,8 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
     c = ckpt.model.config
     stored.update(cell=c.cell, hidden_size=c.hidden_size, layers=c.num_layers, dtype=c.dtype,
                   tokenizer=ckpt.tokenizer.name, tokenizer_options=dict(ckpt.tokenizer.config))
+    if c.task != "lm":
+        stored.update(task=c.task, bidirectional=c.bidirectional, pooling=c.pooling)
     stored.setdefault("corpus", meta.get("corpus"))
     stored.setdefault("valid", meta.get("valid_path"))
     stored.setdefault("valid_fraction", meta.get("valid_fraction", 0.0))
@@ -232,23 +452,31 @@ def _run(model, tok, options, restore, events):
 
     events = events or TrainEvents()
     o = options
-    sep_id = tok.separator_id
-    ids = encode_corpus(tok, o.corpus)
-    if o.valid:
-        train_data, valid_data = split_validation(ids, sep_id, o.mode, 0.0)[0], encode_corpus(tok, o.valid)
+    if model.config.task != "lm":
+        train_windows, valid_windows = _task_windows(model, tok, o)
     else:
-        train_data, valid_data = split_validation(ids, sep_id, o.mode, o.valid_fraction, o.seed, what=str(o.corpus))
-    train_windows = make_windows(o.mode, train_data, sep_id, o.batch_size, o.seq_length, o.seed, what=str(o.corpus))
-    valid_windows = None
-    if valid_data is not None:
-        valid_windows = evaluation_windows(o.mode, valid_data, sep_id, o.batch_size, o.seq_length, "validation data")
+        sep_id = tok.separator_id
+        ids = encode_corpus(tok, o.corpus)
+        if o.valid:
+            train_data, valid_data = split_validation(ids, sep_id, o.mode, 0.0)[0], encode_corpus(tok, o.valid)
+        else:
+            train_data, valid_data = split_validation(ids, sep_id, o.mode, o.valid_fraction, o.seed,
+                                                      what=str(o.corpus))
+        train_windows = make_windows(o.mode, train_data, sep_id, o.batch_size, o.seq_length, o.seed,
+                                     what=str(o.corpus))
+        valid_windows = None
+        if valid_data is not None:
+            valid_windows = evaluation_windows(o.mode, valid_data, sep_id, o.batch_size, o.seq_length,
+                                               "validation data")
     extra = {"corpus": str(o.corpus), "valid_path": str(o.valid) if o.valid else None,
              "valid_fraction": o.valid_fraction}
     trainer = Trainer(model, tok, train_windows, valid_windows, o, extra_meta=extra)
     if restore:
         trainer.restore(*restore)
+    labels = f", {len(model.config.labels)} labels" if model.config.labels else ""
     events.on_start(trainer, f"{model!r}: {model.num_params:,} parameters; {len(tok.vocab)} tokens in the "
-                             f"vocabulary; {train_windows.num_tokens:,} training tokens, {trainer.total_steps:,} steps")
+                             f"vocabulary{labels}; {train_windows.num_tokens:,} training tokens, "
+                             f"{trainer.total_steps:,} steps")
     log_file = _open_log(o.log)
 
     def on_eval(t, record):
@@ -276,7 +504,7 @@ def _run(model, tok, options, restore, events):
             remove_stale_temps(o.output)
             remove_stale_temps(best_path(o.output))
             reason = trainer.run(on_step=events.on_step, on_eval=on_eval, on_sample=on_sample,
-                                 sample_every=o.sample_every,
+                                 sample_every=o.sample_every if model.config.task == "lm" else None,
                                  max_seconds=o.max_minutes * 60 if o.max_minutes else None)
     finally:
         if log_file:
@@ -286,25 +514,45 @@ def _run(model, tok, options, restore, events):
     return TrainResult(reason, trainer.step, Path(o.output), best_valid, best, trainer)
 
 
+def _task_windows(model, tok, o):
+    """Training and validation windows of a tag or classify run, labels by the model's."""
+    from seqgen.training.data import LabelledWindows, encode_examples, split_labelled
+
+    c = model.config
+    _check_task_tokenizer(tok, c.task)
+    examples = list(tok.iter_examples(o.corpus))
+    if o.valid:
+        train_ex, valid_ex = examples, list(tok.iter_examples(o.valid))
+    else:
+        train_ex, valid_ex = split_labelled(examples, o.valid_fraction, o.seed, what=str(o.corpus))
+    train = LabelledWindows(encode_examples(tok, train_ex, c.labels, c.task, o.seq_length), c.task, o.batch_size,
+                            o.seed, what=str(o.corpus))
+    valid = None
+    if valid_ex:
+        valid = LabelledWindows(encode_examples(tok, valid_ex, c.labels, c.task, o.seq_length), c.task,
+                                o.batch_size, shuffle=False, what="validation data")
+    return train, valid
+
+
 # ---------------------------------------------------------------------------------- outputs
 def _check_outputs(options):
     """Refuse unusable output paths before any training time is spent."""
-    from seqgen.storage.checkpoint import check_writable
     from seqgen.training.trainer import best_path
 
     for path, field in ((options.output, "output"), (best_path(options.output), "output"), (options.log, "log")):
         if path is not None:
-            try:
-                check_writable(path)
-            except SeqgenError as e:
-                raise ConfigError(f"{field}: {e}", fields=(field,)) from None
+            _check_writable(path, field)
 
 
 def _check_new_output(path: Path, force: bool, field: str):
-    from seqgen.storage.checkpoint import check_writable
-
     if path.exists() and not force:
         raise ConfigError(f"{field}: {path} exists; pass force to overwrite it", fields=(field, "force"))
+    _check_writable(path, field)
+
+
+def _check_writable(path: Path, field: str):
+    from seqgen.storage.checkpoint import check_writable
+
     try:
         check_writable(path)
     except SeqgenError as e:
@@ -320,5 +568,7 @@ def _open_log(path):
         raise ConfigError(f"log: {path}: cannot open ({e.strerror or e})", fields=("log",)) from None
 
 
-__all__ = ["CorpusStats", "Evaluation", "ModelInfo", "SeqgenError", "TrainEvents", "TrainResult", "evaluate",
-           "export", "inspect", "load", "plugins", "resolve_model", "resume", "tokenize", "train"]
+__all__ = ["CorpusStats", "Evaluation", "ModelInfo", "Prediction", "Predictions", "SeqgenError", "TaskEvaluation",
+           "TrainEvents", "TrainResult", "best_path", "evaluate", "export", "format_predictions", "fresh_seed",
+           "inspect", "load", "midi_sample_bytes", "models", "plugins", "predict", "resolve_model", "resume", "sample",
+           "stream_sample", "tokenize", "train", "write_midi_sample", "write_predictions"]

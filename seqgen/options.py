@@ -88,6 +88,9 @@ class SampleOptions(Options):
         return self
 
 
+# The optimisers and the state each keeps per parameter (saved in checkpoints as optim/SLOT/NAME).
+OPTIMIZER_SLOTS = {"sgd": ("velocity",), "adagrad": ("accum",), "rmsprop": ("sq",), "adam": ("m1", "m2")}
+
 _BIG = 2**31 - 1  # sizes and counts: bounded so no setting can ask for absurd allocations
 TokenizerOptionValue = bool | int | float | str
 
@@ -101,6 +104,13 @@ class ModelOptions(Options):
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout between stacked layers")
     init: Literal["orthogonal", "small"] = Field("orthogonal", description="initialisation scheme")
     dtype: Literal["float32", "float64"] = Field("float32", description="float type of weights and activations")
+    task: Literal["lm", "tag", "classify"] = Field(
+        "lm", description="lm: predict the next token; tag: a label per token; classify: a label per item "
+                          "(tag and classify need a labelled corpus: tokenizer conll or labelled)")
+    bidirectional: bool = Field(False, description="tag/classify: a second recurrence per layer reads each item "
+                                                   "backwards; both outputs are concatenated")
+    pooling: Literal["last", "mean"] = Field(
+        "last", description="classify: the final states of both directions (last) or the mean over steps (mean)")
 
     @field_validator("cell")
     @classmethod
@@ -110,6 +120,12 @@ class ModelOptions(Options):
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
         return cell
+
+    @model_validator(mode="after")
+    def _bidirectional_needs_a_task(self):
+        if self.bidirectional and self.task == "lm":
+            raise ValueError("bidirectional: a language model cannot read ahead; use it with task tag or classify")
+        return self
 
 
 class TrainOptions(ModelOptions):
@@ -168,9 +184,22 @@ class TrainOptions(ModelOptions):
 
 
 class EvalOptions(Options):
-    """``seqgen eval``: the loss of a model on a corpus."""
+    """``seqgen eval``: the loss of a model on a corpus (and the scores of a tagger or classifier
+    on a labelled one)."""
 
     model: str = Field(description="checkpoint path or shipped model name")
     corpus: Path = Field(description="corpus to score: a file or a directory")
     batch_size: int = Field(32, ge=1, le=100_000, description="streams or items per batch while scoring")
     seq_length: int = Field(64, ge=1, le=1_000_000, description="steps per window while scoring")
+
+
+class PredictOptions(Options):
+    """``seqgen predict``: label the items of a file with a tag or classify model."""
+
+    model: str = Field(description="checkpoint path of a tag or classify model")
+    file: Path = Field(description="items to label, in the format of the model's tokenizer (labels optional)")
+    output: Path | None = Field(None, description="write the labelled items here (default: standard output)")
+    format: Literal["json", "conll", "tsv"] = Field(
+        "tsv", description="json: one JSON object per item and line; conll: token, [gold,] label per line (tag); "
+                           "tsv: tag: tokens<TAB>labels per item, classify: label<TAB>text")
+    batch_size: int = Field(32, ge=1, le=100_000, description="items labelled at once (memory, not result)")

@@ -115,14 +115,14 @@ class Notes:
 
 def read_notes(path, name=None) -> Notes:
     """A MIDI file's notes (drum channel 10 left out), read by the midi tokenizer's parser on a
-    1/96-beat grid. CorpusError naming the file if mido cannot read it or it has no notes."""
-    from seqgen_plugins.midi import MidiTokenizer, _load
+    1/96-beat grid. CorpusError naming the file if it is not valid MIDI or has no notes."""
+    from seqgen.plugins.host import get_tokenizer
 
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"{path}: no such file")
-    notes = MidiTokenizer(steps_per_quarter=ROLL_STEPS_PER_BEAT)._grid_notes(_load(path), path)
-    start, end, pitch = (np.array([getattr(n, field) for n in notes]) for field in ("start", "end", "pitch"))
+    reader = get_tokenizer("midi")(steps_per_quarter=ROLL_STEPS_PER_BEAT, max_steps=10**8)
+    start, end, pitch = reader.read_notes(path).T
     return Notes(name or path.name, start / ROLL_STEPS_PER_BEAT, end / ROLL_STEPS_PER_BEAT, pitch)
 
 

@@ -1,26 +1,18 @@
-"""Shared fixtures: MIDI files built with mido, and a CLI runner."""
+"""Shared fixtures: MIDI files (written by the midi plugin's one writer), and a CLI runner."""
 
 import os
 
-import mido
 import pytest
 from click.testing import CliRunner
+
+from seqgen_plugins import midi
 
 
 def build_midi(path, tracks, ticks_per_beat=480, type=1, tempo=500000):
     """Write a MIDI file. tracks: lists of (pitch, start tick, end tick, channel 0-15) notes;
-    the first track also gets a set_tempo. Note-offs are note_on with velocity 0."""
-    mid = mido.MidiFile(type=type, ticks_per_beat=ticks_per_beat)
-    for i, notes in enumerate(tracks):
-        events = [(s, 1, p, c) for p, s, e, c in notes] + [(e, 0, p, c) for p, s, e, c in notes]
-        track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo, time=0)] if i == 0 else [])
-        now = 0
-        for tick, on, pitch, channel in sorted(events):
-            track.append(mido.Message("note_on", note=pitch, velocity=64 * on, channel=channel, time=tick - now))
-            now = tick
-        mid.tracks.append(track)
-    mid.save(path)
-    return path
+    the first track also gets a set_tempo (microseconds per quarter). Note-ons have velocity
+    64; releases are note_off messages (tests that need velocity-0 note-ons build them by hand)."""
+    return midi.write_midi(path, tracks, ticks_per_beat=ticks_per_beat, type=type, tempo=tempo, velocity=64)
 
 
 @pytest.fixture
@@ -46,3 +38,29 @@ def pytest_configure(config):
     from seqgen.plugins.host import PLUGINS_ENV
 
     os.environ[PLUGINS_ENV] = "builtin"
+
+
+def call_unblocked(fn, *args, fifo=None, seconds=10):
+    """fn(*args) in a thread -> its result, or the exception it raised. Fails the test if the
+    call is still blocked after `seconds` (reading a FIFO waits for a writer): then a writer
+    is opened and closed on `fifo` so that the thread ends."""
+    import os
+    import threading
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = fn(*args)
+        except BaseException as e:  # noqa: B036 - handed to the test
+            outcome["result"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if fifo is not None:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            thread.join(seconds)
+        pytest.fail(f"{getattr(fn, '__name__', fn)} blocked for {seconds} s")
+    return outcome["result"]

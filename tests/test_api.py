@@ -228,3 +228,16 @@ def test_training_takes_the_output_lock_and_clears_stale_temporaries(tmp_path, t
         with pytest.raises(Exception, match="m.npz"):
             api.train(small(tmp_path, text_file, steps=3))
     assert checkpoint.load(tmp_path / "m.npz").training["step"] == 6
+
+
+def test_info_shows_the_task_labels_and_direction(tmp_path, cli_run):
+    corpus = tmp_path / "tags.txt"
+    corpus.write_text("".join(f"the\tO\ncat\tB-X\nsat\tO\n{'dog' if i % 2 else 'cat'}\tB-X\n\n" for i in range(40)))
+    r = cli_run("train", corpus, "-t", "conll", "--task", "tag", "--bidirectional", "--mode", "items", "--cell", "gru",
+                "--hidden-size", "8", "--steps", "2", "--batch-size", "4", "--valid-fraction", "0",
+                "-o", tmp_path / "t.npz", "-q")
+    assert r.exit_code == 0, r.output
+    info = cli_run("info", tmp_path / "t.npz")
+    assert info.exit_code == 0, info.output
+    assert "bidirectional" in info.output and "task: tag" in info.output and "B-X" in info.output
+    assert "task: language model" in cli_run("info", "dinos").output

@@ -19,8 +19,8 @@ TEXT = "hello world\nhow low\nyellow howl\n" * 4
 
 def train_checkpoint(path, cell="gru", layers=2, optimizer="adam", steps=3):
     """A real training checkpoint, written by the Trainer (so its metadata is what training writes)."""
-    from seqgen.training.data import make_windows
     from seqgen.options import TrainOptions
+    from seqgen.training.data import make_windows
     from seqgen.training.trainer import Trainer
 
     tok = CharTokenizer()
@@ -165,7 +165,7 @@ BAD_FIELDS = [
     ("training.history.0.train_loss", "low", "training.history.0.train_loss: Input should be a valid number"),
     ("training.history.0.extra", [1, 2], "training.history.0.extra"),
     ("training.optimizer", None, "training.optimizer: Input should be a valid dictionary"),
-    ("training.optimizer.name", "lbfgs", "training.optimizer: unknown optimizer 'lbfgs'"),
+    ("training.optimizer.name", "lbfgs", "training.optimizer.name: unknown optimizer 'lbfgs'"),
     ("training.optimizer.lr", -1.0, "training.optimizer.lr: Input should be greater than 0"),
     ("training.options", None, "training.options: Input should be a valid dictionary"),
     ("training.options.batch_size", 10**12, "training.options.batch_size: Input should be less than"),

@@ -27,6 +27,8 @@ from seqgen.plugins.host import (
 )
 from seqgen.plugins.tokenizer import Tokenizer
 
+BUILTIN_TOKENIZERS = {"chars", "conll", "labelled", "midi", "words"}
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 
 
@@ -75,7 +77,7 @@ def test_only_builtin_manager_ignores_installed_plugins(tmp_path, monkeypatch):
                  {"seqgen_extra_mod": PLUGIN_CODE.format(cls="Extra", tok="extra")})
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "extra" in get_tokenizers(make_plugin_manager())
-    assert set(get_tokenizers(make_plugin_manager(only_builtin=True))) == {"chars", "midi", "words"}
+    assert set(get_tokenizers(make_plugin_manager(only_builtin=True))) == BUILTIN_TOKENIZERS
 
 
 def test_the_suite_sees_only_builtin_plugins(tmp_path, monkeypatch):
@@ -85,7 +87,7 @@ def test_the_suite_sees_only_builtin_plugins(tmp_path, monkeypatch):
     fake_install(tmp_path, "seqgen-iso", {"iso": "seqgen_iso_mod"},
                  {"seqgen_iso_mod": PLUGIN_CODE.format(cls="Iso", tok="iso")})
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert set(get_tokenizers(get_plugin_manager())) == {"chars", "midi", "words"}
+    assert set(get_tokenizers(get_plugin_manager())) == BUILTIN_TOKENIZERS
     monkeypatch.setenv(PLUGINS_ENV, "all")
     try:
         assert "iso" in get_tokenizers(get_plugin_manager())
@@ -216,7 +218,7 @@ def test_a_plugin_that_registers_a_non_tokenizer_is_disabled_alone(thing, proble
     with pytest.warns(UserWarning, match=rf"^seqgen plugin 'bad-plugin': disabled, its tokenizers are not "
                                          rf"available: {problem}; fix the plugin$"):
         tokenizers = get_tokenizers(pm)
-    assert set(tokenizers) == {"chars", "midi", "words"}  # not "fine": the whole plugin is off
+    assert set(tokenizers) == BUILTIN_TOKENIZERS  # not "fine": the whole plugin is off
     info = {i.name: i for i in list_plugins(pm)}["bad-plugin"]
     assert info.tokenizers == () and info.disabled
     with pytest.raises(PluginError, match=rf"unknown tokenizer 'fine' .*plugin 'bad-plugin' that provides it is "
@@ -541,7 +543,7 @@ def test_trace_switch_reaches_the_command_line(monkeypatch, cli_run):
 
 
 def test_unknown_tokenizer_lists_known_ones():
-    with pytest.raises(PluginError, match=r"unknown tokenizer 'nope' \(known: chars, midi, words\)$"):
+    with pytest.raises(PluginError, match=r"unknown tokenizer 'nope' \(known: chars, conll, labelled, midi, words\)$"):
         get_tokenizer("nope", make_plugin_manager(only_builtin=True))
 
 
@@ -657,3 +659,23 @@ def test_documented_messages_are_the_ones_seqgen_prints(tmp_path):
         with pytest.raises(PluginError) as e:
             call()
         assert f"`Error: {e.value}`" in docs
+
+
+def test_prime_write_options_must_return_known_write_options(tmp_path):
+    from seqgen import Tokenizer
+    from seqgen.errors import PluginError
+
+    class Odd(Tokenizer):
+        name = "odd-prime-options"
+
+        def read_file(self, path):
+            return ["a"]
+
+        def render(self, tokens):
+            return "".join(tokens)
+
+        def prime_write_options(self, path):
+            return {"colour": "blue"}
+
+    with pytest.raises(PluginError, match="prime_write_options"):
+        Odd().prime_write_options(tmp_path / "x.mid")

@@ -11,8 +11,8 @@ from conftest import build_midi
 import seqgen
 from seqgen.cli import cli
 from seqgen.engine.model import Model
-from seqgen.generation.samples import stream_text
-from seqgen.options import TrainOptions
+from seqgen.generation.samples import draw, stream_text
+from seqgen.options import SampleOptions, TrainOptions
 from seqgen.plugins.host import get_tokenizer
 from seqgen.storage import checkpoint
 from seqgen.training.data import make_windows
@@ -77,7 +77,7 @@ def test_same_seed_same_output_and_seeds_differ(names_model):
 
 def test_streamed_text_equals_the_batch_api(names_model):
     for seed in range(5):
-        streamed = "".join(stream_text(checkpoint.load(names_model), prime="al", seed=seed))
+        streamed = "".join(stream_text(SampleOptions(prime="al", seed=seed), checkpoint.load(names_model)))
         [s] = seqgen.sample(names_model, n=1, prime="al", seed=seed)
         assert streamed == s.text and s.text.startswith("al")
         cli = run("sample", "-m", names_model, "--prime", "al", "--seed", seed)
@@ -95,8 +95,8 @@ def test_default_stop_is_the_item_separator(names_model):
 def test_stop_text(names_model):
     samples = seqgen.sample(names_model, n=20, length=80, stop="saur", seed=2)
     stopped = [s for s in samples if "saur" in s.text]
-    assert stopped, "no sample reached the stop text: the test would check nothing"
-    assert all(s.text.endswith("saur") and s.text.count("saur") == 1 for s in stopped)
+    assert len(stopped) >= 5
+    assert all(s.text.endswith("saur") and s.text.count("saur") == 1 and s.finish == "stop" for s in stopped)
     assert all(len(s.ids) == 80 for s in samples if "saur" not in s.text)
     single = seqgen.sample(names_model, n=20, length=80, stop="o", seed=2)
     assert all(s.text.count("o") <= 1 and (s.text.endswith("o") or len(s.ids) == 80) for s in single)
@@ -106,8 +106,8 @@ def test_greedy_is_the_temperature_limit_and_top_k_1(names_model):
     greedy = run("sample", "-m", names_model, "--greedy", "-n", "2")
     cold = run("sample", "-m", names_model, "--temperature", "0.0001", "-n", "2", "--seed", "9")
     top1 = run("sample", "-m", names_model, "--top-k", "1", "-n", "2", "--seed", "5")
-    assert greedy.exit_code == 0 and greedy.output == cold.output == top1.output
-    assert len(set(greedy.output.splitlines())) == 1
+    assert greedy.exit_code == 0 and greedy.stdout == cold.stdout == top1.stdout
+    assert len(set(greedy.stdout.splitlines())) == 1
 
 
 def test_beam_search_is_ordered_and_scores_are_true_log_probabilities(names_model):
@@ -135,12 +135,12 @@ def test_unknown_primer_tokens(names_model, words_model):
     assert len(r.output.strip().splitlines()) == 1
     skipped = run("sample", "-m", names_model, "--prime", "al9#", "--unknown", "skip", "--seed", "1")
     plain = run("sample", "-m", names_model, "--prime", "al", "--seed", "1")
-    assert skipped.exit_code == 0 and skipped.output == plain.output
+    assert skipped.exit_code == 0 and skipped.stdout == plain.stdout
     no_unk = run("sample", "-m", names_model, "--prime", "al9", "--unknown", "unk")
     assert no_unk.exit_code == 1 and "<UNK>" in no_unk.output
     known = checkpoint.load(words_model).tokenizer.vocab[-1]
     unk = run("sample", "-m", words_model, "--prime", f"zebra {known}", "--unknown", "unk", "--length", "5")
-    assert unk.exit_code == 0 and unk.output.startswith(f"<UNK> {known}")
+    assert unk.exit_code == 0 and unk.stdout.startswith(f"<UNK> {known}")
 
 
 def test_prime_can_be_left_out_of_the_output(names_model):
@@ -162,7 +162,8 @@ def test_json_output_and_output_file(names_model, tmp_path):
 
 def test_midi_samples_are_playable_files_that_load_back(melody_model, tmp_path):
     out = tmp_path / "out"
-    r = run("sample", "-m", melody_model, "-n", "3", "-o", out, "--tempo", "90", "--program", "40", "--length", "40")
+    r = run("sample", "-m", melody_model, "-n", "3", "-o", out, "--tempo", "90", "--program", "40", "--length", "40",
+            "--seed", "0")
     assert r.exit_code == 0, r.output
     files = sorted(out.glob("*.mid"))
     assert [f.name for f in files] == ["sample_001.mid", "sample_002.mid", "sample_003.mid"]
@@ -173,7 +174,8 @@ def test_midi_samples_are_playable_files_that_load_back(melody_model, tmp_path):
         assert any(m.type == "program_change" and m.program == 40 for m in msgs)
         assert any(m.type == "set_tempo" and round(mido.tempo2bpm(m.tempo)) == 90 for m in msgs)
         assert tok.read(f)[0][-1] == "<END>"
-    primed = run("sample", "-m", melody_model, "--prime-midi", files[0], "-o", tmp_path / "p", "--length", "10")
+    primed = run("sample", "-m", melody_model, "--prime-midi", files[0], "-o", tmp_path / "p", "--length", "10",
+                 "--seed", "0")
     assert primed.exit_code == 0, primed.output
     first = tok.read(files[0])[0][:-1]
     assert tok.read(tmp_path / "p" / "sample_001.mid")[0][: len(first)] == first
@@ -182,11 +184,13 @@ def test_midi_samples_are_playable_files_that_load_back(melody_model, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--top-p", "1.5"], "top-p must be in (0, 1]"),
-        (["--top-p", "0"], "top-p must be in (0, 1]"),
-        (["--temperature", "0"], "temperature must be > 0"),
-        (["--temperature", "-1"], "temperature must be > 0"),
-        (["--length", "0"], "length must be >= 1"),
+        (["--top-p", "1.5"], "--top-p: Input should be less than or equal to 1"),
+        (["--top-p", "0"], "--top-p: Input should be greater than 0"),
+        (["--temperature", "0"], "--temperature: Input should be greater than 0"),
+        (["--temperature", "-1"], "--temperature: Input should be greater than 0"),
+        (["--length", "0"], "--length: Input should be greater than or equal to 1"),
+        (["-n", "0"], "-n: Input should be greater than or equal to 1"),
+        (["--beam", "2", "-n", "3"], "cannot return n=3 samples from a beam of 2"),
     ],
 )
 def test_bad_options_give_one_line(names_model, args, message):
@@ -222,7 +226,115 @@ def test_ctrl_c_while_sampling_exits_quietly_and_leaves_no_file(names_model, tmp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(seqgen.generation.samples, "sample", interrupted)
+    monkeypatch.setattr(seqgen.generation.samples, "draw", interrupted)
     r = run("sample", "-m", names_model, "-n", "3", "-o", tmp_path / "out.txt")
     assert r.exit_code == 130 and "interrupted" in r.output and "Traceback" not in r.output
     assert list(tmp_path.iterdir()) == []
+
+
+# -- issue 9: seeds, -n independence, outputs --------------------------------------------------
+
+def test_a_fresh_seed_each_run_reported_on_stderr_and_repeatable(names_model):
+    a = run("sample", "-m", names_model, "-n", "5")
+    b = run("sample", "-m", names_model, "-n", "5")
+    assert a.exit_code == b.exit_code == 0
+    assert a.stdout != b.stdout
+    seed = int(a.stderr.split()[1])
+    again = run("sample", "-m", names_model, "-n", "5", "--seed", seed)
+    assert again.stdout == a.stdout and again.stderr == ""
+    streamed = run("sample", "-m", names_model, "--prime", "a")
+    assert streamed.stderr.startswith("seed ")
+    result = draw(SampleOptions(n=2), checkpoint.load(names_model))
+    repeat = draw(SampleOptions(n=2, seed=result.seed), checkpoint.load(names_model))
+    assert isinstance(result.seed, int) and [s.text for s in repeat.samples] == [s.text for s in result.samples]
+
+
+def test_a_sample_does_not_depend_on_how_many_are_drawn(names_model):
+    one = run("sample", "-m", names_model, "-n", "1", "--seed", "3", "--length", "60")
+    ten = run("sample", "-m", names_model, "-n", "10", "--seed", "3", "--length", "60")
+    assert one.stdout.splitlines()[0] == ten.stdout.splitlines()[0]
+    first = seqgen.sample(names_model, n=1, seed=8, stop="", length=80)[0]
+    assert seqgen.sample(names_model, n=7, seed=8, stop="", length=80)[3].text != first.text
+    assert seqgen.sample(names_model, n=7, seed=8, stop="", length=80)[0].text == first.text
+
+
+def test_seed_and_format_have_help():
+    out = run("sample", "--help").output
+    flat = " ".join(out.split())
+    assert "--seed INTEGER Random seed" in flat
+    assert "--format [text|json] text: the samples" in flat
+
+
+def test_midi_output_to_a_file_name(melody_model, tmp_path):
+    song = tmp_path / "song.mid"
+    r = run("sample", "-m", melody_model, "-o", song, "--seed", "1", "--length", "30")
+    assert r.exit_code == 0, r.output
+    assert song.is_file() and mido.MidiFile(song).tracks
+    several = run("sample", "-m", melody_model, "-n", "2", "-o", tmp_path / "tune.mid", "--seed", "1",
+                  "--length", "30")
+    assert several.exit_code == 0, several.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mid", "tune_001.mid", "tune_002.mid"]
+
+
+def test_outputs_are_never_overwritten_without_force(melody_model, names_model, tmp_path):
+    out = tmp_path / "out"
+    first = run("sample", "-m", melody_model, "-n", "2", "-o", out, "--seed", "1", "--length", "30")
+    assert first.exit_code == 0
+    before = (out / "sample_001.mid").read_bytes()
+    second = run("sample", "-m", melody_model, "-o", out, "--seed", "2", "--length", "30")
+    assert second.exit_code != 0 and "sample_001.mid" in second.output and "--force" in second.output
+    assert (out / "sample_001.mid").read_bytes() == before
+    forced = run("sample", "-m", melody_model, "-o", out, "--seed", "2", "--length", "30", "--force")
+    assert forced.exit_code == 0 and (out / "sample_001.mid").read_bytes() != before
+    text = tmp_path / "names.txt"
+    text.write_text("keep me")
+    refused = run("sample", "-m", names_model, "-o", text, "--seed", "1")
+    assert refused.exit_code != 0 and "already exists" in refused.output and text.read_text() == "keep me"
+    assert run("sample", "-m", names_model, "-o", text, "--seed", "1", "--force").exit_code == 0
+    assert text.read_text() != "keep me"
+
+
+def test_json_format_with_a_midi_model(melody_model, tmp_path):
+    import base64
+    import io
+
+    r = run("sample", "-m", melody_model, "-n", "2", "-o", tmp_path, "--format", "json", "--seed", "4",
+            "--length", "30")
+    data = json.loads(r.stdout)
+    assert data["seed"] == 4 and [s["path"] for s in data["samples"]] == [str(tmp_path / "sample_001.mid"),
+                                                                        str(tmp_path / "sample_002.mid")]
+    assert all(mido.MidiFile(s["path"]).tracks for s in data["samples"])
+    inline = json.loads(run("sample", "-m", melody_model, "-o", "-", "--format", "json", "--seed", "4",
+                            "--length", "30").stdout)
+    raw = base64.b64decode(inline["samples"][0]["midi_base64"])
+    assert raw == (tmp_path / "sample_001.mid").read_bytes()
+    assert mido.MidiFile(file=io.BytesIO(raw)).tracks
+
+
+def test_midi_primer_tempo_is_kept(melody_model, tmp_path, write_midi):
+    primer = write_midi(tmp_path / "p.mid", [[(60, 0, 480, 0), (62, 480, 960, 0)]], tempo=mido.bpm2tempo(100))
+    r = run("sample", "-m", melody_model, "--prime-midi", primer, "-o", tmp_path / "out.mid", "--length", "10",
+            "--unknown", "skip")
+    assert r.exit_code == 0, r.output
+    tempos = [m.tempo for t in mido.MidiFile(tmp_path / "out.mid").tracks for m in t if m.type == "set_tempo"]
+    assert [round(mido.tempo2bpm(t)) for t in tempos] == [100]
+
+
+def test_assembler_gives_the_same_text_fed_at_once_or_token_by_token(names_model):
+    from seqgen.generation.samples import Assembler, plan
+
+    ckpt = checkpoint.load(names_model)
+    tok = ckpt.tokenizer
+    for stops, strip in ((None, False), (["saur"], False), (["saur", "on"], True), (["a"], True)):
+        for seed in range(6):
+            options = SampleOptions(prime="al", seed=seed, length=60, stop="" if stops else None)
+            p = plan(ckpt, options, stops=stops)
+            ids = draw(options.replace(stop=""), ckpt).samples[0].ids
+            whole = Assembler(tok, p, strip_stop=strip)
+            shown_whole = whole.feed(ids) + whole.close()
+            single = Assembler(tok, p, strip_stop=strip)
+            shown_single = "".join(single.feed(i) for i in ids) + single.close()
+            assert shown_whole == shown_single == whole.text == single.text
+            assert whole.finish == single.finish and list(whole.ids) == list(single.ids)
+            if stops and whole.finish == "stop":
+                assert any(s in whole.text[len(whole.prime_text):] for s in stops) != strip

@@ -1,14 +1,17 @@
 """The `chars` tokenizer."""
 
 import json
+import os
 
 import numpy as np
 import pytest
+from conftest import call_unblocked
 from hypothesis import given
 from hypothesis import strategies as st
 
 from seqgen.errors import ConfigError, CorpusError, TokenizerError
 from seqgen.plugins.host import get_tokenizer
+from seqgen.plugins.tokenizer import iter_text, read_text
 
 Chars = get_tokenizer("chars")
 
@@ -166,3 +169,37 @@ def test_directory_with_no_usable_file_fails(tmp_path):
 def test_empty_directory_fails(tmp_path):
     with pytest.raises(CorpusError, match="directory has no files"):
         Chars().read(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_before_it_is_read(tmp_path):
+    """A FIFO as corpus, primer, or piecewise-read file: one line at once (reading it waited for
+    a writer forever)."""
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    for call in (Chars().read, Chars().read_prime, read_text, lambda p: list(iter_text(p)),
+                 lambda p: get_tokenizer("words")().read(p)):
+        error = call_unblocked(call, fifo, fifo=fifo)
+        assert isinstance(error, CorpusError), error
+        assert str(error) in (f"{fifo}: a FIFO (named pipe), not a regular file",
+                              f"{fifo}: a FIFO (named pipe), not a regular file or a directory")
+
+
+def test_a_device_is_refused_as_a_corpus():
+    """/dev/zero: refused, not read until memory runs out (and not "no such file")."""
+    for call in (Chars().read, read_text, Chars().read_prime):
+        error = call_unblocked(call, "/dev/zero")
+        assert isinstance(error, CorpusError) and "/dev/zero: a character device, not a regular file" in str(error)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_directory_skips_a_fifo_and_a_dangling_link_with_warnings(tmp_path):
+    (tmp_path / "a.txt").write_text("abc\n")
+    os.mkfifo(tmp_path / "b.txt")
+    (tmp_path / "c.txt").symlink_to(tmp_path / "missing.txt")
+    with pytest.warns(UserWarning) as record:
+        docs = call_unblocked(Chars().read, tmp_path, fifo=tmp_path / "b.txt")
+    assert docs == [list("abc\n")]
+    messages = [str(w.message) for w in record]
+    assert f"skipping {tmp_path / 'b.txt'}: a FIFO (named pipe), not a regular file" in messages
+    assert f"skipping {tmp_path / 'c.txt'}: cannot read (No such file or directory)" in messages

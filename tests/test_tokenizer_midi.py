@@ -1,13 +1,19 @@
 """The `midi` tokenizer. Every MIDI file is built here with mido (or by hand, byte by byte)."""
 
+import importlib.util
 import json
+import os
+import re
 import struct
+import tracemalloc
 import warnings
+from pathlib import Path
+from unittest import mock
 
 import mido
 import numpy as np
 import pytest
-from conftest import build_midi
+from conftest import build_midi, call_unblocked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +21,7 @@ from seqgen.errors import ConfigError, CorpusError
 from seqgen.plugins.host import get_tokenizer
 
 Midi = get_tokenizer("midi")
+CORPUS = Path(__file__).resolve().parents[1] / "corpora" / "jsb-chorales"
 Q = 480  # ticks per beat of most fixtures; a grid step (spq=4) is 120 ticks
 S = Q // 4
 
@@ -267,7 +274,7 @@ def valid_bytes(tmp_path):
     (lambda ok: ok[:10], "truncated"),
     (lambda ok: b"", "truncated"),
     (lambda ok: b"this is not a midi file at all", "MThd not found"),
-    (lambda ok: ok[:14] + b"MTrx" + ok[18:], "no MTrk"),
+    (lambda ok: ok[:14] + b"MTrx" + ok[18:], "0 of the 1 MTrk"),
 ])
 def test_corrupt_files_are_a_one_line_corpus_error(tmp_path, make, problem):
     bad = tmp_path / "bad.mid"
@@ -332,3 +339,278 @@ def test_bad_options():
         Midi(encoding="chords")
     with pytest.raises(ConfigError, match="channel"):
         Midi(channel=17)
+
+
+# -- hostile files: bounds, the reader, special files -------------------------------------------
+
+
+def vlq(n):
+    """A MIDI variable-length quantity."""
+    out = [n & 0x7F]
+    while n > 0x7F:
+        n >>= 7
+        out.append(0x80 | (n & 0x7F))
+    return bytes(reversed(out))
+
+
+def on(pitch, delta=0):
+    return vlq(delta) + bytes([0x90, pitch, 100])
+
+
+def off(pitch, delta=0):
+    return vlq(delta) + bytes([0x80, pitch, 0])
+
+
+def eot(delta=0):
+    return vlq(delta) + b"\xff\x2f\x00"
+
+
+def smf(*bodies, fmt=1, tpb=Q):
+    """The bytes of a MIDI file with these track bodies (raw event bytes)."""
+    data = b"MThd" + struct.pack(">IHHH", 6, fmt, len(bodies), tpb)
+    return data + b"".join(b"MTrk" + struct.pack(">I", len(body)) + body for body in bodies)
+
+
+def test_meta_events_mido_cannot_decode_do_not_matter(tmp_path):
+    """A key signature of 20 sharps made mido raise KeySignatureError (a traceback); only notes
+    matter to the tokenizer, so the file reads."""
+    path = tmp_path / "key.mid"
+    path.write_bytes(smf(b"\x00\xff\x59\x02\x14\x00" + on(60) + off(60, Q) + eot()))
+    with pytest.raises(mido.midifiles.meta.KeySignatureError):
+        mido.MidiFile(path)
+    assert read_one(path) == ["n60_d4", "<END>"]
+    assert read_one(path, encoding="poly") == ["p60", "<STEP>", "h60", "<STEP>", "h60", "<STEP>", "h60", "<STEP>",
+                                               "<END>"]
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda: smf(on(60) + off(60, Q) + eot())[:-3], "truncated: a chunk of 13 bytes with 10 left"),
+    (lambda: smf(on(60) + off(60, Q))[:18] + struct.pack(">I", 3) + (on(60) + off(60, Q)), "event cut off"),
+    (lambda: smf(on(60) + b"\x00\xff\x01\x7f" + b"abc" + off(60, Q)), "event of 127 bytes runs past the end"),
+    (lambda: smf(on(60) + vlq(0) + b"\x90\x80\x00"), "data byte above 127"),
+    (lambda: smf(b"\x80\x80\x80\x80\x00" + b"\x90\x3c\x64"), "delta-time longer than 4 bytes"),
+    (lambda: smf(b"\x00\x3c\x64"), "running status without a status byte"),
+    (lambda: smf(on(60) + b"\x00\xf4"), "undefined status byte 0xf4"),
+    (lambda: smf(on(60), on(62))[:26].replace(b"MTrk", b"MTrx"), "0 of the 2 MTrk"),  # MTrx skipped
+    (lambda: b"MThd" + struct.pack(">IHHH", 6, 7, 1, Q), "unknown format 7"),
+    (lambda: b"MThd" + struct.pack(">IHH", 4, 0, 1) + b"MTrk\0\0\0\0", "header chunk of 4 bytes"),
+])
+def test_corrupt_lengths_and_bytes_are_one_line(tmp_path, make, problem):
+    path = tmp_path / "bad.mid"
+    path.write_bytes(make())
+    with pytest.raises(CorpusError, match=rf"^{path}: not a valid MIDI file \(.*{re.escape(problem)}") as info:
+        Midi().read(path)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_chunks_and_system_messages_are_skipped(tmp_path):
+    path = tmp_path / "x.mid"
+    body = on(60) + b"\x00\xf2\x01\x02" + b"\x00\xf0\x03\x43\x12\xf7" + off(60, Q) + eot()
+    data = smf(body)
+    path.write_bytes(data[:14] + b"XFIH" + struct.pack(">I", 3) + b"abc" + data[14:])
+    assert read_one(path) == ["n60_d4", "<END>"]
+
+
+def test_a_huge_delta_time_is_refused_before_the_grid(tmp_path):
+    """A note 2**28 - 1 ticks away (the largest delta-time, 2.2 million grid steps): refused
+    from its tick, nothing laid out (the old reader built the grid, up to gigabytes)."""
+    path = tmp_path / "far.mid"
+    path.write_bytes(smf(on(60) + off(60, Q) + on(62, (1 << 28) - 1) + off(62, Q) + eot()))
+    for encoding in ("melody", "poly"):
+        tracemalloc.start()
+        try:
+            with pytest.raises(CorpusError, match=rf"^{path}: notes reach grid step 2236970, beyond max_steps 100000"):
+                Midi(encoding=encoding).read(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 1 << 20
+
+
+def test_max_steps_is_an_option(tmp_path):
+    path = tmp_path / "long.mid"
+    path.write_bytes(smf(on(60) + off(60, Q) + on(62, 30_000 * Q) + off(62, Q) + eot()))  # ends at step 120008
+    with pytest.raises(CorpusError, match="beyond max_steps 100000"):
+        read_one(path)
+    tokens = read_one(path, max_steps=120_008)
+    assert tokens[0] == "n60_d4" and tokens[-2:] == ["n62_d4", "<END>"]
+    assert tokens[1:-2] == ["r_d32"] * 3750  # 120000 steps of rest, in tokens of 8 quarters
+    with pytest.raises(CorpusError, match="beyond max_steps 120007"):
+        read_one(path, max_steps=120_007)
+    with pytest.raises(ConfigError, match="max_steps"):
+        Midi(max_steps=0)
+
+
+def test_notes_held_too_long_are_cut_with_a_warning(tmp_path):
+    """64 notes never released, the end of the track 2,000 quarters away: each is cut to
+    max_note_quarters (64 quarters = 256 steps) with one warning, not held to the end."""
+    path = tmp_path / "stuck.mid"
+    path.write_bytes(smf(b"".join(on(30 + i) for i in range(64)) + eot(2000 * Q)))
+    with pytest.warns(UserWarning, match=rf"{path}: 64 note\(s\) held over 64 quarters cut to 64"):
+        tokens = read_one(path, encoding="poly")
+    assert len(tokens) == 64 * 256 + 256 + 1
+    assert tokens[:65] == [f"p{30 + i}" for i in range(64)] + ["<STEP>"]
+    with pytest.warns(UserWarning, match="3 note"):
+        short = build_midi(tmp_path / "s.mid", [[(60, 0, 5 * Q, 0), (62, 0, 3 * Q, 0), (64, 0, 9 * Q, 0)]])
+        assert read_one(short, max_note_quarters=2) == ["n64_d8", "<END>"]
+    assert read_one(short, max_note_quarters=9) == ["n64_d32", "n64_d4", "<END>"]  # not cut: no warning
+
+
+def test_memory_follows_the_tokens_not_the_grid(tmp_path):
+    """Two notes 900,000 steps apart: the melody is 28,000 rest tokens, the old per-step grid
+    held 900,000 entries. Poly: 900,000 <STEP> tokens, about 8 bytes each in the list."""
+    path = tmp_path / "sparse.mid"
+    path.write_bytes(smf(on(60) + off(60, S) + on(62, 900_000 * S) + off(62, S) + eot()))
+    for encoding, most in (("melody", 1 << 20), ("poly", 64 * 900_000)):
+        tracemalloc.start()
+        try:
+            tokens = read_one(path, encoding=encoding, max_steps=10**6)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert len(tokens) == (28_128 if encoding == "melody" else 900_005) and peak < most, peak
+
+
+def skyline_per_step(notes, cap):
+    """The definition, step by step (the tokenizer's first implementation): the oracle."""
+    top = [None] * max(n[1] for n in notes)
+    for note in notes:
+        for s in range(note[0], note[1]):
+            if top[s] is None or (note[2], note[0]) > (top[s][2], top[s][0]):
+                top[s] = note
+    tokens, s = [], 0
+    while s < len(top):
+        e = s + 1
+        while e < len(top) and top[e] is top[s]:
+            e += 1
+        head = "r" if top[s] is None else f"n{top[s][2]}"
+        tokens += [f"{head}_d{min(cap, e - start)}" for start in range(s, e, cap)]
+        s = e
+    return tokens
+
+
+def poly_per_step(notes):
+    cells = [{} for _ in range(max(n[1] for n in notes))]
+    for start, end, pitch in notes:
+        cells[start][pitch] = "p"
+        for s in range(start + 1, end):
+            cells[s].setdefault(pitch, "h")
+    return [tok for cell in cells for tok in [f"{cell[p]}{p}" for p in sorted(cell)] + ["<STEP>"]]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(notes=st.lists(st.tuples(st.integers(0, 40), st.integers(1, 12), st.integers(58, 64)), min_size=1, max_size=25),
+       cap=st.integers(1, 9))
+def test_sweeps_match_the_step_by_step_definition(notes, cap):
+    from seqgen_plugins import midi
+
+    rows = sorted({(s, s + length, p) for s, length, p in notes})
+    grid = np.array(rows, dtype=np.int64)
+    assert midi._melody_tokens(grid, cap) == skyline_per_step([tuple(r) for r in rows], cap)
+    for dense in (0, 10**9):  # poly laid out on a dense grid, and flat
+        with mock.patch.object(midi, "DENSE_POLY", dense):
+            assert midi._poly_tokens(grid) == poly_per_step(rows)
+
+
+def test_every_chorale_reads_with_the_default_bounds():
+    files = sorted((CORPUS).rglob("*.mid"))
+    assert len(files) == 764
+    for encoding in ("melody", "poly"):
+        tok = Midi(encoding=encoding)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no file skipped, no note cut
+            docs = tok.read(CORPUS)
+        assert len(docs) == 764
+
+
+def test_make_chorales_writes_the_shipped_files_byte_for_byte(tmp_path):
+    """make_chorales.py (through the shared writer) reproduces corpora/jsb-chorales: the SATB
+    steps are recovered from the shipped four-track files and written again."""
+    spec = importlib.util.spec_from_file_location("make_chorales", CORPUS.parent / "make_chorales.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    for split, name in (("train", "000.mid"), ("valid", "017.mid"), ("test", "076.mid")):
+        satb = CORPUS / "satb" / split / name
+        mid = mido.MidiFile(satb)
+        steps = [[-1] * 4 for _ in range(640)]
+        for v, track in enumerate(mid.tracks):
+            tick, sounding = 0, {}
+            for msg in track:
+                tick += msg.time
+                if msg.type == "note_on":
+                    sounding[msg.note] = tick
+                elif msg.type == "note_off":
+                    for s in range(sounding.pop(msg.note) // make.TICKS_PER_STEP, tick // make.TICKS_PER_STEP):
+                        steps[s][v] = msg.note
+        steps = steps[: max(i for i, chord in enumerate(steps) if chord != [-1] * 4) + 1]
+        make.write(tmp_path / "satb.mid", [0, 1, 2, 3], steps)
+        make.write(tmp_path / "melody.mid", [0], steps)
+        assert (tmp_path / "satb.mid").read_bytes() == satb.read_bytes()
+        assert (tmp_path / "melody.mid").read_bytes() == (CORPUS / "melody" / split / name).read_bytes()
+
+
+def test_prime_write_options_carry_the_primer_tempo(tmp_path):
+    path = build_midi(tmp_path / "p.mid", [[(60, 0, Q, 0)]], tempo=mido.bpm2tempo(100))
+    tok = Midi()
+    options = tok.prime_write_options(path)
+    assert options == {"tempo": 100.0}
+    tok.write(tok.read_prime(path), tmp_path / "out.mid", **options)
+    assert [m.tempo for m in mido.MidiFile(tmp_path / "out.mid").tracks[0] if m.type == "set_tempo"] == [600000]
+    assert get_tokenizer("chars")().prime_write_options(path) == {}  # the base class: none
+
+
+def test_prime_tempo_is_the_earliest_and_kept_in_range(tmp_path):
+    def tempo(us, delta=0):
+        return vlq(delta) + b"\xff\x51\x03" + us.to_bytes(3, "big")
+
+    note = on(60) + off(60, Q) + eot()
+    (tmp_path / "a.mid").write_bytes(smf(tempo(400_000, Q) + eot(), tempo(750_000) + note))
+    assert Midi().prime_write_options(tmp_path / "a.mid") == {"tempo": 80.0}  # at tick 0, in track 1: first
+    (tmp_path / "b.mid").write_bytes(smf(tempo(1) + note))
+    assert Midi().prime_write_options(tmp_path / "b.mid") == {"tempo": 1000.0}  # 60 million bpm: the maximum
+    (tmp_path / "c.mid").write_bytes(smf(tempo(0) + note))
+    assert Midi().prime_write_options(tmp_path / "c.mid") == {}  # 0 us per quarter: no tempo
+    (tmp_path / "d.mid").write_bytes(smf(note))
+    assert Midi().prime_write_options(tmp_path / "d.mid") == {}
+    (tmp_path / "e.mid").write_bytes(b"junk")
+    with pytest.raises(CorpusError, match="e.mid: not a valid MIDI file"):
+        Midi().prime_write_options(tmp_path / "e.mid")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_before_it_is_read(tmp_path):
+    """A FIFO as corpus or primer: refused at once (reading it waited for a writer forever)."""
+    fifo = tmp_path / "pipe.mid"
+    os.mkfifo(fifo)
+    for call in (Midi().read_prime, Midi().read_file, Midi().prime_write_options):
+        error = call_unblocked(call, fifo, fifo=fifo)
+        assert isinstance(error, CorpusError) and str(error) == f"{fifo}: a FIFO (named pipe), not a regular file"
+    error = call_unblocked(Midi().read, fifo, fifo=fifo)
+    assert isinstance(error, CorpusError) and "FIFO" in str(error)
+
+
+@pytest.mark.parametrize("target, kind", [("/dev/zero", "a character device"), (".", "a directory")])
+def test_devices_and_directories_are_refused_as_primers(tmp_path, target, kind):
+    path = tmp_path if target == "." else target
+    for tok in (Midi(), get_tokenizer("chars")()):
+        error = call_unblocked(tok.read_prime, path)  # /dev/zero: read until memory ran out
+        assert isinstance(error, CorpusError) and str(error) == f"{path}: {kind}, not a regular file"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_directory_with_bad_files_reads_the_good_ones(tmp_path):
+    """One good file, one mido could not read (key signature), one too long, one corrupt, a
+    FIFO: the two readable ones are documents, each other one a warning naming it."""
+    build_midi(tmp_path / "a.mid", [[(60, 0, Q, 0)]])
+    (tmp_path / "b.mid").write_bytes(smf(b"\x00\xff\x59\x02\x14\x00" + on(62) + off(62, Q) + eot()))
+    (tmp_path / "c.mid").write_bytes(smf(on(60) + off(60, Q) + on(62, (1 << 28) - 1) + off(62, Q) + eot()))
+    (tmp_path / "d.mid").write_bytes(smf(on(60) + off(60, Q) + eot())[:-2])
+    os.mkfifo(tmp_path / "e.mid")
+    with pytest.warns(UserWarning) as record:
+        docs = call_unblocked(Midi().read, tmp_path, fifo=tmp_path / "e.mid")
+    assert docs == [["n60_d4", "<END>"], ["n62_d4", "<END>"]]
+    messages = [str(w.message) for w in record]
+    assert any(m.startswith(f"skipping {tmp_path / 'e.mid'}: a FIFO") for m in messages), messages
+    assert any(m.startswith(f"skipping {tmp_path / 'c.mid'}: notes reach grid step") for m in messages), messages
+    assert any(m.startswith(f"skipping {tmp_path / 'd.mid'}: not a valid MIDI file (truncated") for m in messages)
+    assert f"{tmp_path}: skipped 2 of 4 files" in messages

@@ -11,7 +11,7 @@ COMMANDS = {
     "train": "train", "eval": "train",
     "info": "inspect", "export": "inspect",
     "tokenize": "tokens", "plugins": "tokens",
-    "plot": "plot",
+    "plot": "plot", "predict": "predict", "serve": "serve", "sweep": "sweep",
 }
 cli.modules = {name: f"seqgen.cli.{module}" for name, module in COMMANDS.items()}
 

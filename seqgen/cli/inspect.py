@@ -29,7 +29,16 @@ def info(model):
 
     i = api.inspect(model)
     c, tok = i.config, i.tokenizer
-    click.echo(f"model: {c['cell']}, {c['num_layers']} layer(s) of {c['hidden_size']}, {c['dtype']}")
+    direction = ", bidirectional" if c.get("bidirectional") else ""
+    click.echo(f"model: {c['cell']}, {c['num_layers']} layer(s) of {c['hidden_size']}{direction}, {c['dtype']}")
+    task = c.get("task", "lm")
+    if task == "lm":
+        click.echo("task: language model (generates with seqgen sample)")
+    else:
+        labels = list(c.get("labels", ()))
+        shown = ", ".join(labels[:12]) + (f", ... ({len(labels)} in all)" if len(labels) > 12 else "")
+        pooled = f", {c.get('pooling', 'last')} pooling" if task == "classify" else ""
+        click.echo(f"task: {task}{pooled}; labels: {shown} (label with seqgen predict)")
     click.echo(f"parameters: {i.num_params:,}")
     opts = ", ".join(f"{k}={v!r}" for k, v in tok["options"].items())
     click.echo(f"tokenizer: {tok['name']} ({opts}); vocabulary {tok['vocab_size']}; writes {tok['output']}")

@@ -116,8 +116,10 @@ class Progress:
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False),
               help="Continue from a training checkpoint (writes back to it unless -o is given).")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bar or messages.")
-@option_flags(TrainOptions, skip={"corpus", "tokenizer_options"}, short={"tokenizer": ("-t",), "output": ("-o",)},
-              choices={"cell": ["rnn", "lstm", "gru"]})
+@click.option("--bidirectional/--unidirectional", default=None,
+              help="tag/classify: add a backward recurrence to every layer [default: unidirectional].")
+@option_flags(TrainOptions, skip={"corpus", "tokenizer_options", "bidirectional"},
+              short={"tokenizer": ("-t",), "output": ("-o",)}, choices={"cell": ["rnn", "lstm", "gru"]})
 @click.pass_context
 @seqgen_command
 def train(ctx, corpus, tokenizer_option, resume, quiet, **flags):
@@ -150,7 +152,8 @@ def train(ctx, corpus, tokenizer_option, resume, quiet, **flags):
     elif result.reason == "early stopping":
         progress.echo(f"stopped early at step {result.step}: no improvement in "
                       f"{result.trainer.options.patience} evaluations")
-    best = (f"; best validation loss {result.best_valid:.4f} nats/token in {result.best_output}"
+    unit = {"lm": "token", "tag": "label", "classify": "item"}[result.trainer.model.config.task]
+    best = (f"; best validation loss {result.best_valid:.4f} nats/{unit} in {result.best_output}"
             if result.best_output else "")
     progress.echo(f"saved {output} (step {result.step}){best}")
 
@@ -163,14 +166,34 @@ def train(ctx, corpus, tokenizer_option, resume, quiet, **flags):
 @seqgen_command
 def eval_(model, corpus, batch_size, seq_length):
     """Mean loss of MODEL (a checkpoint or a shipped model's name) on CORPUS: nats per token,
-    perplexity and bits per token."""
+    perplexity and bits per token. For a tagger or classifier, on a labelled CORPUS: loss,
+    accuracy, per-label precision/recall/F1 and, for BIO tags, entity-level F1."""
     from seqgen import api
     from seqgen.options import EvalOptions
 
     options = EvalOptions.parse(given({"model": model, "corpus": corpus, "batch_size": batch_size,
                                        "seq_length": seq_length}))
     result = api.evaluate(options)
+    if isinstance(result, api.TaskEvaluation):
+        _echo_task_evaluation(result)
+        return
     click.echo(f"tokens: {result.tokens}")
     click.echo(f"loss: {result.loss:.4f} nats/token")
     click.echo(f"perplexity: {result.perplexity:.3f}")
     click.echo(f"bits per token: {result.bits_per_token:.4f}")
+
+
+def _echo_task_evaluation(result):
+    unit = "label" if result.task == "tag" else "item"
+    click.echo(f"items: {result.items}")
+    click.echo(f"labels scored: {result.targets}")
+    click.echo(f"loss: {result.loss:.4f} nats/{unit}")
+    click.echo(f"accuracy: {result.accuracy:.4f}")
+    if result.entity is not None:
+        e = result.entity
+        click.echo(f"entity-level (BIO spans): precision {e.precision:.4f}, recall {e.recall:.4f}, F1 {e.f1:.4f} "
+                   f"({e.support} entities)")
+    width = max(len("label"), *(len(label) for label in result.labels))
+    click.echo(f"{'label':<{width}}  precision  recall      F1  support")
+    for label, s in result.labels.items():
+        click.echo(f"{label:<{width}}  {s.precision:9.4f}  {s.recall:6.4f}  {s.f1:6.4f}  {s.support:7d}")

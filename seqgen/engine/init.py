@@ -34,25 +34,27 @@ def init_params(config, seed=0, dtype=np.float32, init="orthogonal"):
         raise ConfigError(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
     rng = np.random.default_rng(seed)
     cell = config.cell_def
-    G, H, V = cell.G, config.hidden_size, config.vocab_size
+    G, H, V, D = cell.G, config.hidden_size, config.vocab_size, config.directions
     params = {}
     for l in range(config.num_layers):
-        n_x = V if l == 0 else H
-        if init == "small":
-            WaxT = 0.01 * rng.standard_normal((n_x, G * H))
-            WaaT = 0.01 * rng.standard_normal((H, G * H))
-        else:
-            n_in = H if l == 0 else n_x
-            WaxT = rng.standard_normal((n_x, G * H)) / np.sqrt(n_in)
-            WaaT = np.concatenate([_orthogonal(rng, H).T for _ in range(G)], axis=1)
-        ba = np.zeros(G * H)
-        cell.init_bias(ba, H, init)
-        params[f"l{l}.Wax"] = _transposed((n_x, G * H), WaxT.astype(dtype))
-        params[f"l{l}.Waa"] = _transposed((H, G * H), WaaT.astype(dtype))
-        params[f"l{l}.ba"] = ba.astype(dtype)
-        params.update({f"l{l}.{name}": np.zeros(shape, dtype=dtype)
-                       for name, shape in cell.extra_params(H).items()})
-    scale = 0.01 if init == "small" else 1.0 / np.sqrt(H)
-    params["Wya"] = _transposed((H, V), (scale * rng.standard_normal((H, V))).astype(dtype))
-    params["by"] = np.zeros(V, dtype=dtype)
+        n_x = V if l == 0 else D * H
+        for prefix in config.prefixes(l):  # a bidirectional layer: forward, then backward weights
+            if init == "small":
+                WaxT = 0.01 * rng.standard_normal((n_x, G * H))
+                WaaT = 0.01 * rng.standard_normal((H, G * H))
+            else:
+                n_in = H if l == 0 else n_x
+                WaxT = rng.standard_normal((n_x, G * H)) / np.sqrt(n_in)
+                WaaT = np.concatenate([_orthogonal(rng, H).T for _ in range(G)], axis=1)
+            ba = np.zeros(G * H)
+            cell.init_bias(ba, H, init)
+            params[f"{prefix}Wax"] = _transposed((n_x, G * H), WaxT.astype(dtype))
+            params[f"{prefix}Waa"] = _transposed((H, G * H), WaaT.astype(dtype))
+            params[f"{prefix}ba"] = ba.astype(dtype)
+            params.update({f"{prefix}{name}": np.zeros(shape, dtype=dtype)
+                           for name, shape in cell.extra_params(H).items()})
+    K, n_y = D * H, config.output_size
+    scale = 0.01 if init == "small" else 1.0 / np.sqrt(K)
+    params["Wya"] = _transposed((K, n_y), (scale * rng.standard_normal((K, n_y))).astype(dtype))
+    params["by"] = np.zeros(n_y, dtype=dtype)
     return params

@@ -184,3 +184,124 @@ def loss_and_grads(cell, params, inputs, targets, state):
     final = np.stack([np.stack([a[l].T] + ([c[l].T] if cell == "lstm" else [])) for l in range(L)])
     d_state = np.stack([np.stack([da[l].T] + ([dc[l].T] if cell == "lstm" else [])) for l in range(L)])
     return loss / count, grads, final, d_state
+
+
+# ---------------------------------------------------------------- tasks, both directions
+def _step(cell, p, x, a, c):
+    """One step of any cell -> (a_next, c_next or None, cache)."""
+    if cell == "rnn":
+        a, cache = rnn_cell_forward(x, a, p["Wax"], p["Waa"], p["ba"])
+        return a, None, cache
+    if cell == "lstm":
+        return lstm_cell_forward(x, a, c, p["Wax"], p["Waa"], p["ba"])
+    a, cache = gru_cell_forward(x, a, p["Wax"], p["Waa"], p["ba"], p["bn"])
+    return a, None, cache
+
+
+def _step_backward(cell, p, da, dc, cache):
+    """One step back -> (dx, da_prev, dc_prev or None, param grads)."""
+    if cell == "rnn":
+        dx, da, g = rnn_cell_backward(da, cache, p["Wax"], p["Waa"])
+        return dx, da, None, g
+    if cell == "lstm":
+        return lstm_cell_backward(da, dc, cache, p["Wax"], p["Waa"])
+    dx, da, g = gru_cell_backward(da, cache, p["Wax"], p["Waa"])
+    return dx, da, None, g
+
+
+def task_loss_and_grads(cell, params, inputs, targets, state, task="tag", bidirectional=False, pooling="last"):
+    """The loss of a tagger or classifier (one or two directions per layer) and its gradients,
+    one item and one step at a time.
+
+    inputs, targets (T, m); an item runs to its last step with a target >= 0 (its length n);
+    a ``classify`` item's label is its target at step n − 1. A backward direction reads the
+    item's n steps from the last to the first and its output at step t is concatenated after
+    the forward one: x⟨t⟩ = [a→⟨t⟩; a←⟨t⟩]. ``pooling`` "last" classifies [a→⟨n−1⟩; a←⟨0⟩]
+    (each direction's final state), "mean" the mean of x⟨t⟩ over the item. Parameters of the
+    backward direction are named "l{l}r.*". state (L·D, S, m, n_a) as in the kernels' layout.
+    Returns (mean NLL per target, grads, d_state)."""
+    T, m = inputs.shape
+    D = 2 if bidirectional else 1
+    L = state.shape[0] // D
+    V = params["l0.Wax"].shape[1]
+    H = params["l0.Waa"].shape[1]
+    dirs = [""] + (["r"] if bidirectional else [])
+    layer = {(l, d): {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(f"l{l}{d}.")}
+             for l in range(L) for d in dirs}
+    valid = targets >= 0
+    lengths = [int(np.nonzero(valid[:, b])[0].max()) + 1 if valid[:, b].any() else T for b in range(m)]
+    count = max(int(valid.sum()) if task == "tag" else sum(int(valid[n - 1, b]) for b, n in enumerate(lengths)), 1)
+    grads = {k: np.zeros_like(v) for k, v in params.items()}
+    d_state = np.zeros_like(state)
+    loss = 0.0
+    for b, n in enumerate(lengths):
+        xs = [one_hot(inputs[t, b : b + 1], V) for t in range(n)]
+        runs = []  # per layer: per direction (order, caches)
+        for l in range(L):
+            outs = []
+            run = []
+            for di, d in enumerate(dirs):
+                order = list(range(n)) if d == "" else list(reversed(range(n)))
+                a = state[l * D + di, 0, b][:, None].copy()
+                c = state[l * D + di, 1, b][:, None].copy() if cell == "lstm" else None
+                out, caches = [None] * n, [None] * n
+                for t in order:
+                    a, c, caches[t] = _step(cell, layer[(l, d)], xs[t], a, c)
+                    out[t] = a
+                outs.append(out)
+                run.append((order, caches))
+            runs.append(run)
+            xs = [np.concatenate([o[t] for o in outs], axis=0) for t in range(n)]
+        # the output layer
+        dxs = [np.zeros((D * H, 1)) for _ in range(n)]
+        if task == "tag":
+            for t in range(n):
+                if targets[t, b] < 0:
+                    continue
+                probs = softmax(params["Wya"] @ xs[t] + params["by"][:, None])
+                y = targets[t, b]
+                loss -= np.log(probs[y, 0])
+                dy = probs.copy()
+                dy[y] -= 1.0
+                dy /= count
+                grads["Wya"] += dy @ xs[t].T
+                grads["by"] += dy[:, 0]
+                dxs[t] += params["Wya"].T @ dy
+        else:
+            y = targets[n - 1, b]
+            if pooling == "mean":
+                pooled = sum(xs) / n
+            else:
+                pooled = np.concatenate([xs[n - 1][:H], xs[0][H:]], axis=0)
+            if y >= 0:
+                probs = softmax(params["Wya"] @ pooled + params["by"][:, None])
+                loss -= np.log(probs[y, 0])
+                dy = probs.copy()
+                dy[y] -= 1.0
+                dy /= count
+                grads["Wya"] += dy @ pooled.T
+                grads["by"] += dy[:, 0]
+                dp = params["Wya"].T @ dy
+                if pooling == "mean":
+                    for t in range(n):
+                        dxs[t] += dp / n
+                else:
+                    dxs[n - 1][:H] += dp[:H]
+                    dxs[0][H:] += dp[H:]
+        # back through the layers, each direction through its own time order
+        for l in reversed(range(L)):
+            below = [0.0] * n
+            for di, d in enumerate(dirs):
+                order, caches = runs[l][di]
+                da = np.zeros((H, 1))
+                dc = np.zeros((H, 1))
+                for t in reversed(order):
+                    dx, da, dc, g = _step_backward(cell, layer[(l, d)], dxs[t][di * H:(di + 1) * H] + da, dc, caches[t])
+                    below[t] = below[t] + dx
+                    for k, v in g.items():
+                        grads[f"l{l}{d}.{k}"] += v
+                d_state[l * D + di, 0, b] = da[:, 0]
+                if cell == "lstm":
+                    d_state[l * D + di, 1, b] = dc[:, 0]
+            dxs = below
+    return loss / count, grads, d_state

@@ -1,8 +1,11 @@
 """Token-level generation: the public, validated front of the sampler kernel.
 
-``generate`` draws N samples at once; ``stream`` yields one step at a time (for printing as it
-goes) and draws the same tokens for the same seed, because the uniforms come from one seeded
-generator in the same order either way.
+A ``Batch`` holds any number of streams, each with its own sampling parameters, random generator,
+length limit and stop token; streams join and leave between steps. ``generate`` and ``stream``
+run one batch for n samples; the service's scheduler (``seqgen.generation.batcher``) runs one
+batch for many requests. Stream i of a seed draws its uniforms from
+``SeedSequence(seed).spawn(n)[i]`` and the kernel's products do not depend on the batch, so a
+sample is the same whatever n is and whatever shares its batch.
 """
 
 from typing import NamedTuple
@@ -13,11 +16,23 @@ from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels.sample import sample_steps
 
 CELL_CODES = {"rnn": 0, "lstm": 1, "gru": 2}
+UNIFORM_BLOCK = 256  # uniforms drawn per stream at a time (the sequence does not depend on it)
 
 
 class Generation(NamedTuple):
     samples: list  # one int32 array of generated ids per sample (stop token included if reached)
     logp: np.ndarray  # (n,) log-probability of each sample's tokens under the model, nats
+    token_logp: list  # per sample, (len,) float64 log-probability of each generated token
+
+
+class Params(NamedTuple):
+    """One stream's sampling parameters."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    greedy: bool = False
+    stop_id: int = -1
 
 
 def check_sampling_options(n, length, temperature, top_k, top_p):
@@ -33,48 +48,126 @@ def check_sampling_options(n, length, temperature, top_k, top_p):
         raise ConfigError(f"top-p must be in (0, 1], got {top_p}")
 
 
-def _checked_prime(model, prime):
-    """A non-empty 1-d array of valid token ids, or ShapeError."""
+def checked_prime(model, prime):
+    """A non-empty 1-d array of valid token ids, or ShapeError (ConfigError for a tagger or
+    classifier, which cannot generate)."""
+    model.check_generative()
     prime = np.asarray(prime)
     if prime.ndim != 1 or prime.size == 0 or not np.issubdtype(prime.dtype, np.integer):
         raise ShapeError("the primer must be a non-empty 1-d array of token ids")
     if prime.min() < 0 or prime.max() >= model.config.vocab_size:
         raise ShapeError(f"primer ids must be in [0, {model.config.vocab_size})")
-    return prime
+    return prime.astype(np.int32)
 
 
-class _Sampler:
-    """Kernel arguments for one model and one batch of streams (options already checked)."""
+def primed_state(model, prime):
+    """The (L, S, 1, n_a) state after feeding all but the last primer id, one stream wide (the
+    same for every batch, so priming does not depend on n either)."""
+    prime = checked_prime(model, prime)
+    state = model.initial_state(1)
+    return model.run(prime[:-1, None], state) if prime.size > 1 else state
 
-    def __init__(self, model, n, prime, temperature, top_k, top_p, greedy, stop_id, seed):
+
+def stream_generators(seed, n):
+    """The n independent generators of a seed: stream i's does not depend on n."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+class Weights:
+    """A model's parameters laid out for the sampler kernel (built once per model)."""
+
+    def __init__(self, model):
         c, p = model.config, model.params
-        prime = _checked_prime(model, prime)
         H, GH, L, dt = c.hidden_size, c.gates * c.hidden_size, c.num_layers, model.dtype
+        self.model = model
         self.cell = CELL_CODES[c.cell]
-        self.WaxT0 = p["l0.Wax"].T
-        self.WxT = np.stack([p[f"l{l}.Wax"].T for l in range(1, L)]) if L > 1 else np.empty((0, H, GH), dt)
-        self.WaaT = np.stack([p[f"l{l}.Waa"].T for l in range(L)])
+        self.WaxT0 = np.ascontiguousarray(p["l0.Wax"].T)
+        self.WxT = (np.ascontiguousarray(np.stack([p[f"l{l}.Wax"].T for l in range(1, L)])) if L > 1
+                    else np.empty((0, H, GH), dt))
+        self.WaaT = np.ascontiguousarray(np.stack([p[f"l{l}.Waa"].T for l in range(L)]))
         self.ba = np.stack([p[f"l{l}.ba"] for l in range(L)])
         self.bn = np.stack([p[f"l{l}.bn"] for l in range(L)]) if c.cell == "gru" else np.zeros((L, H), dt)
-        self.WyaT, self.by = p["Wya"].T, p["by"]
-        self.state = model.initial_state(n)
-        if prime.size > 1:
-            self.state = model.run(np.repeat(prime[:-1, None], n, axis=1), self.state)
-        self.ids = np.full(n, prime[-1], dtype=np.int32)
-        self.rng = np.random.default_rng(seed)
-        self.inv_temperature = 1.0 / temperature
-        self.top_k, self.top_p, self.greedy, self.stop_id = int(top_k), float(top_p), bool(greedy), int(stop_id)
-        self.done = np.zeros(n, dtype=np.bool_)
-        self.logp = np.zeros(n)
+        self.WyaT, self.by = np.ascontiguousarray(p["Wya"].T), p["by"]
+
+
+class Batch:
+    """Streams that advance together; each row of every array is one stream."""
+
+    def __init__(self, weights):
+        self.w = weights
+        m = weights.model
+        self.state = m.initial_state(0)
+        self.ids = np.empty(0, np.int32)
+        self.uniforms = np.empty((0, UNIFORM_BLOCK))
+        self.used = np.empty(0, np.int64)
+        self.inv_temperature = np.empty(0)
+        self.top_k = np.empty(0, np.int64)
+        self.top_p = np.empty(0)
+        self.greedy = np.empty(0, np.bool_)
+        self.stop_id = np.empty(0, np.int64)
+        self.done = np.empty(0, np.bool_)
+        self.remaining = np.empty(0, np.int64)  # tokens each stream may still draw
+        self.rngs = []
+        self.owners = []  # per stream: whatever the caller attached (a request, an index)
+
+    def __len__(self):
+        return len(self.rngs)
+
+    def add(self, state, first_id, params, rngs, length, owners):
+        """Add len(rngs) streams that start from ``state`` (L, S, 1, n_a) and input ``first_id``."""
+        k = len(rngs)
+        self.state = np.concatenate([self.state, np.repeat(state, k, axis=2)], axis=2)
+        self.ids = np.concatenate([self.ids, np.full(k, first_id, np.int32)])
+        self.uniforms = np.concatenate([self.uniforms, np.stack([g.random(UNIFORM_BLOCK) for g in rngs])])
+        self.used = np.concatenate([self.used, np.zeros(k, np.int64)])
+        self.inv_temperature = np.concatenate([self.inv_temperature, np.full(k, 1.0 / params.temperature)])
+        self.top_k = np.concatenate([self.top_k, np.full(k, params.top_k, np.int64)])
+        self.top_p = np.concatenate([self.top_p, np.full(k, params.top_p)])
+        self.greedy = np.concatenate([self.greedy, np.full(k, params.greedy, np.bool_)])
+        self.stop_id = np.concatenate([self.stop_id, np.full(k, params.stop_id, np.int64)])
+        self.done = np.concatenate([self.done, np.zeros(k, np.bool_)])
+        self.remaining = np.concatenate([self.remaining, np.full(k, length, np.int64)])
+        self.rngs += list(rngs)
+        self.owners += list(owners)
+
+    def keep(self, mask):
+        """Keep only the streams where mask (N,) is true."""
+        idx = np.flatnonzero(mask)
+        self.state = np.ascontiguousarray(self.state[:, :, idx])
+        for name in ("ids", "uniforms", "used", "inv_temperature", "top_k", "top_p", "greedy", "stop_id", "done",
+                     "remaining"):
+            setattr(self, name, getattr(self, name)[idx])
+        self.rngs = [self.rngs[i] for i in idx]
+        self.owners = [self.owners[i] for i in idx]
+
+    def running(self):
+        """(N,) bool: streams that may still draw a token."""
+        return ~self.done & (self.remaining > 0)
 
     def steps(self, k):
-        """Advance every stream k steps; returns (k, n) int32 tokens, -1 for finished streams."""
-        uniforms = self.rng.random((k, self.ids.shape[0]))
-        out = np.empty((k, self.ids.shape[0]), dtype=np.int32)
-        sample_steps(self.cell, self.WaxT0, self.WxT, self.WaaT, self.ba, self.bn, self.WyaT, self.by,
-                     self.state, self.ids, uniforms, self.inv_temperature, self.top_k, self.top_p,
-                     self.greedy, self.stop_id, self.done, out, self.logp)
-        return out
+        """Advance every running stream up to k steps; stops early once none is running.
+        Returns tokens (k', N) int32 (-1: finished) and their log-probabilities (k', N)."""
+        out = np.empty((k, len(self)), np.int32)
+        logp = np.empty((k, len(self)))
+        taken = 0
+        while taken < k:
+            taken += sample_steps(self.w.cell, self.w.WaxT0, self.w.WxT, self.w.WaaT, self.w.ba, self.w.bn,
+                                  self.w.WyaT, self.w.by, self.state, self.ids, self.uniforms, self.used,
+                                  self.inv_temperature, self.top_k, self.top_p, self.greedy, self.stop_id,
+                                  self.done, self.remaining, out[taken:], logp[taken:])
+            if not self.running().any():
+                break
+            for n in np.flatnonzero(self.used >= UNIFORM_BLOCK):  # draw the next block of uniforms
+                self.uniforms[n] = self.rngs[n].random(UNIFORM_BLOCK)
+                self.used[n] = 0
+        return out[:taken], logp[:taken]
+
+
+def _one_batch(model, n, length, prime, params, seed):
+    prime = checked_prime(model, prime)
+    batch = Batch(Weights(model))
+    batch.add(primed_state(model, prime), prime[-1], params, stream_generators(seed, n), length, range(n))
+    return batch
 
 
 def generate(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p=1.0, greedy=False,
@@ -82,10 +175,12 @@ def generate(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p
     """Draw n samples of at most ``length`` tokens after the primer ids (fed in first; the last
     primer token is the first input). A sample ends after ``stop_id`` (if >= 0)."""
     check_sampling_options(n, length, temperature, top_k, top_p)
-    sampler = _Sampler(model, n, prime, temperature, top_k, top_p, greedy, stop_id, seed)
-    out = sampler.steps(length)
-    samples = [col[col >= 0] for col in out.T]
-    return Generation(samples, sampler.logp.copy())
+    batch = _one_batch(model, n, length, prime, Params(temperature, top_k, top_p, greedy, stop_id), seed)
+    out, logp = batch.steps(length)
+    keep = out >= 0
+    samples = [out[keep[:, i], i] for i in range(n)]
+    token_logp = [logp[keep[:, i], i] for i in range(n)]
+    return Generation(samples, np.array([lp.sum() for lp in token_logp]), token_logp)
 
 
 def stream(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p=1.0, greedy=False,
@@ -93,12 +188,11 @@ def stream(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p=1
     """Like ``generate``, but yields the (n,) tokens of each step as soon as it is drawn
     (-1 for finished streams); stops when every stream is done."""
     check_sampling_options(n, length, temperature, top_k, top_p)
-    sampler = _Sampler(model, n, prime, temperature, top_k, top_p, greedy, stop_id, seed)
-    for _ in range(length):
-        tokens = sampler.steps(1)[0]
-        if (tokens < 0).all():
-            return
-        yield tokens
+    batch = _one_batch(model, n, length, prime, Params(temperature, top_k, top_p, greedy, stop_id), seed)
+    while batch.running().any():
+        out, _ = batch.steps(1)
+        if len(out):
+            yield out[0]
 
 
 def beam_search(model, beam=4, n=1, length=100, prime=(0,), stop_id=-1):
@@ -109,8 +203,8 @@ def beam_search(model, beam=4, n=1, length=100, prime=(0,), stop_id=-1):
         raise ConfigError(f"beam width must be >= 1, got {beam}")
     if n > beam:
         raise ConfigError(f"cannot return {n} samples from a beam of {beam}; use --beam >= -n")
-    prime = _checked_prime(model, prime)
-    state = model.run(prime[:-1, None]) if prime.size > 1 else model.initial_state(1)
+    prime = checked_prime(model, prime)
+    state = primed_state(model, prime)
     seqs = [[]]
     scores = np.zeros(1)
     last = np.array([prime[-1]])
@@ -139,4 +233,4 @@ def beam_search(model, beam=4, n=1, length=100, prime=(0,), stop_id=-1):
     results = finished + [(s, q) for s, q in zip(seqs, scores) if s[-1:] != [stop_id]]
     results.sort(key=lambda item: -item[1])
     best = results[:n]
-    return Generation([np.array(s, dtype=np.int32) for s, _ in best], np.array([q for _, q in best]))
+    return Generation([np.array(s, dtype=np.int32) for s, _ in best], np.array([q for _, q in best]), None)

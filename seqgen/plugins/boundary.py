@@ -22,7 +22,8 @@ TRACE_ENV = "SEQGEN_TRACE_PLUGINS"
 _TRUE = {"1", "true", "yes", "on"}
 
 # method -> what it must return: "tokens" (a list of str), "text" (a str), "pieces" (an
-# iterable of token lists) or None (anything; only exceptions are translated)
+# iterable of token lists), "options" (a dict of the write options) or None (anything; only
+# exceptions are translated)
 CHECKED = {
     "read_file": "tokens",
     "read_file_pieces": "pieces",
@@ -31,8 +32,9 @@ CHECKED = {
     "select_vocab": "tokens",
     "render": "text",
     "write_tokens": None,
+    "prime_write_options": "options",
 }
-_READS_FILES = {"read_file", "read_file_pieces", "read_prime"}  # their first argument is a path
+_READS_FILES = {"read_file", "read_file_pieces", "read_prime", "prime_write_options"}  # their first argument is a path
 
 _short = reprlib.Repr()
 _short.maxstring = _short.maxother = 40
@@ -100,6 +102,8 @@ def _wrap(owner: type, method: str, kind: str | None, fn):
                 raise fail(self, e, args) from e
             if kind == "tokens":
                 check_tokens(self, owner, method, out)
+            elif kind == "options" and not (isinstance(out, dict) and all(k in self.write_options for k in out)):
+                raise _wrong(self, owner, method, out, "a dict of its write options")
             return out
 
     checked._seqgen_checked = True

@@ -8,6 +8,9 @@ strings), fits a vocabulary, maps tokens to int32 ids and back, and writes gener
 from __future__ import annotations
 
 import codecs
+import io
+import os
+import stat
 import warnings
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -15,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -82,13 +85,49 @@ def check_options(owner: str, spec: dict[str, Option], given: dict[str, Any]) ->
     return {key: opt.convert(key, given.get(key, opt.default)) for key, opt in spec.items()}
 
 
+def _kind(mode: int) -> str:
+    """What a non-regular file is, for error messages."""
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open a corpus or primer file for binary reading. CorpusError (one line, naming it) if it
+    cannot be opened or is not a regular file: a FIFO, a device or a directory is refused
+    before anything is read from it, so it can neither block nor stream forever."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise CorpusError(f"{path}: {_kind(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_text(path: str | Path) -> str:
     """A UTF-8 text file -> its text with line ends normalised to "\\n" (a BOM is dropped).
 
-    CorpusError naming the file if it cannot be read, is binary or is not UTF-8.
+    CorpusError naming the file if it cannot be read, is not a regular file, is binary or is
+    not UTF-8.
     """
     try:
-        data = Path(path).read_bytes()
+        with open_regular(path) as f:
+            data = f.read()
     except OSError as e:
         raise CorpusError(f"{path}: cannot read ({e.strerror or e})") from None
     if b"\x00" in data:
@@ -112,7 +151,7 @@ def iter_text(path: str | Path, piece_chars: int | None = None) -> Iterator[str]
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             while block := f.read(1 << 20):
                 if b"\x00" in block:
                     raise CorpusError(f"{path}: binary file (contains NUL bytes), not text")
@@ -128,7 +167,8 @@ def iter_text(path: str | Path, piece_chars: int | None = None) -> Iterator[str]
 
 def _text_pieces(path, piece_chars):
     carry = ""
-    with open(path, encoding="utf-8-sig", newline=None) as f:  # newline=None: \r\n and \r -> \n
+    # newline=None: \r\n and \r -> \n
+    with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline=None) as f:
         while block := f.read(piece_chars):
             text = carry + block
             cut = text.rfind("\n") + 1 or max(text.rfind(" "), text.rfind("\t")) + 1 or len(text)
@@ -140,19 +180,35 @@ def _text_pieces(path, piece_chars):
 
 def corpus_files(path: str | Path, suffixes: tuple[str, ...] = ()) -> list[Path]:
     """A file -> [it]; a directory -> its non-hidden files (recursively, sorted), only those with
-    one of `suffixes` (case-insensitive) when given. CorpusError if there are none."""
+    one of `suffixes` (case-insensitive) when given. CorpusError if there are none, or if
+    `path` is neither a regular file nor a directory; in a directory, entries that are not
+    regular files (FIFOs, devices) are skipped with a warning naming them."""
     path = Path(path)
-    if path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        if isinstance(e, FileNotFoundError):
+            raise CorpusError(f"{path}: no such file or directory") from None
+        raise CorpusError(f"{path}: cannot read ({e.strerror or e})") from None
+    if stat.S_ISREG(mode):
         return [path]
-    if not path.is_dir():
-        raise CorpusError(f"{path}: no such file or directory")
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        and (not suffixes or p.suffix.lower() in suffixes)
-    )
+    if not stat.S_ISDIR(mode):
+        raise CorpusError(f"{path}: {_kind(mode)}, not a regular file or a directory")
+    files = []
+    for p in sorted(path.rglob("*")):
+        if any(part.startswith(".") for part in p.relative_to(path).parts):
+            continue
+        if suffixes and p.suffix.lower() not in suffixes:
+            continue
+        try:
+            mode = p.stat().st_mode
+        except OSError as e:  # e.g. a dangling symbolic link
+            warnings.warn(f"skipping {p}: cannot read ({e.strerror or e})", stacklevel=3)
+            continue
+        if stat.S_ISREG(mode):
+            files.append(p)
+        elif not stat.S_ISDIR(mode):
+            warnings.warn(f"skipping {p}: {_kind(mode)}, not a regular file", stacklevel=3)
     if not files:
         kind = " or ".join(suffixes) + " files" if suffixes else "files"
         raise CorpusError(f"{path}: directory has no {kind}")
@@ -266,6 +322,12 @@ class Tokenizer(ABC):
     def read_prime(self, path: str | Path) -> list[str]:
         """A primer file -> tokens; text tokenizers parse its text (midi reads a .mid, no <END>)."""
         return self.parse_prime(read_text(path))
+
+    def prime_write_options(self, path: str | Path) -> dict[str, Any]:
+        """Write options that a sample primed with the file at `path` should be written with
+        (e.g. the primer's tempo for midi), to be overridden by options given explicitly.
+        The base class has none."""
+        return {}
 
     # -- vocabulary ------------------------------------------------------------------------
 

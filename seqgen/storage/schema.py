@@ -50,6 +50,11 @@ class ModelMeta(_Strict):
     hidden_size: Annotated[int, Field(ge=1, le=2**16)]
     num_layers: Annotated[int, Field(ge=1, le=256)]
     dtype: Literal["float32", "float64"]
+    # tag and classify models (written only when they differ from a language model's)
+    task: Literal["lm", "tag", "classify"] = "lm"
+    bidirectional: bool = False
+    labels: Annotated[list[Text], Field(max_length=2**16)] = []
+    pooling: Literal["last", "mean"] = "last"
 
 
 class TokenizerMeta(_Strict):
@@ -234,19 +239,18 @@ def validate(meta):
         for slot in slots:
             for k, shape in config.param_shapes().items():
                 specs[f"optim/{slot}/{k}"] = ArraySpec(dtype, (int(np.prod(shape)),))
-        L, S, H, B = config.num_layers, config.state_size, config.hidden_size, t.options.batch_size
+        L, S, H, B = config.num_layers * config.directions, config.state_size, config.hidden_size, t.options.batch_size
         specs["train/state"] = ArraySpec(dtype, (L, S, None, H), L * S * B * H * dtype.itemsize)
     return specs
 
 
 def _optimizer_slots(opt):
-    from seqgen.training.optim import Optimizer
+    from seqgen.options import OPTIMIZER_SLOTS
 
-    config = opt.model_dump()
-    try:
-        return tuple(Optimizer(config.pop("name"), {}, **config).slots)
-    except ConfigError as e:
-        raise SchemaError(f"training.optimizer: {e}") from None
+    if opt.name not in OPTIMIZER_SLOTS:
+        raise SchemaError(f"training.optimizer.name: unknown optimizer {opt.name!r}; "
+                          f"choose one of {', '.join(OPTIMIZER_SLOTS)}")
+    return OPTIMIZER_SLOTS[opt.name]
 
 
 def _describe(error):

@@ -20,3 +20,18 @@ def names():
 
 def path(name):
     return MODELS_DIR / catalog()[name]["file"]
+
+
+def resolve(model=None):
+    """A checkpoint path, or the file of a shipped model's name (None: the default text model).
+    CheckpointError if it is neither."""
+    from seqgen.errors import CheckpointError
+
+    if model is None:
+        model = DEFAULT_TEXT_MODEL
+    if Path(model).exists():
+        return Path(model)
+    if str(model) in names():
+        return path(str(model))
+    known = ", ".join(names()) or "none"
+    raise CheckpointError(f"{model}: no such checkpoint file or shipped model (shipped: {known})")

@@ -9,6 +9,9 @@
   windows with the state carried between them. Each item is fed starting from the separator
   token, which marks "start of item". Items are shuffled each epoch with a seeded generator.
 
+Tag and classify models train on ``LabelledWindows``: labelled items (seqgen.plugins.labelled),
+a batch of them per window, each from a zero state.
+
 A window is addressed by (epoch, cursor), so training can stop and resume at the same place.
 """
 
@@ -208,3 +211,107 @@ def split_validation(ids, separator_id, mode, fraction, seed=0, what="corpus"):
         return ids, None
     cut = int(len(ids) * (1 - fraction))
     return ids[:cut], ids[cut:]
+
+
+# ---------------------------------------------------------------- labelled items (tag, classify)
+class LabelledItem(NamedTuple):
+    ids: np.ndarray  # (n,) int32 input ids
+    labels: np.ndarray  # tag: (n,) int32 label ids; classify: (1,) the item's label id; -1: unlabelled
+    where: str  # "file:line" of the example it came from
+
+
+def encode_examples(tokenizer, examples, labels, task, seq_length):
+    """``Example``s (seqgen.plugins.labelled) -> ``LabelledItem``s: ids by the tokenizer,
+    labels by ``labels`` (the model's label vocabulary; an unknown one is a CorpusError naming
+    the file, line and label). Tag items longer than ``seq_length`` are cut into pieces (each
+    labelled on its own); classify items keep their first ``seq_length`` tokens."""
+    index = {label: i for i, label in enumerate(labels)}
+    items = []
+    for ex in examples:
+        try:
+            ids = tokenizer.encode(ex.tokens)
+        except TokenizerError as e:
+            raise TokenizerError(f"{ex.where}: {e}") from None
+        if ex.labels is None:
+            y = np.full(len(ids) if task == "tag" else 1, -1, dtype=np.int32)
+        else:
+            given = ex.labels if task == "tag" else [ex.labels]
+            unknown = sorted({label for label in given if label not in index})
+            if unknown:
+                shown = ", ".join(repr(u) for u in unknown[:5])
+                raise CorpusError(f"{ex.where}: label {shown} was not seen in training (the model knows "
+                                  f"{len(labels)}: {', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''})")
+            y = np.array([index[label] for label in given], dtype=np.int32)
+        if task == "tag":
+            items.extend(LabelledItem(ids[s:s + seq_length], y[s:s + seq_length], ex.where)
+                         for s in range(0, len(ids), seq_length))
+        else:
+            items.append(LabelledItem(ids[:seq_length], y, ex.where))
+    return items
+
+
+def split_labelled(items, fraction, seed=0, what="corpus"):
+    """(train, valid) lists of items: a seeded random ``fraction`` held out (valid None at 0)."""
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"validation fraction must be in [0, 1), got {fraction}")
+    if fraction == 0:
+        return items, None
+    n_valid = max(1, int(round(len(items) * fraction)))
+    if n_valid >= len(items):
+        raise CorpusError(f"{what} has {len(items)} item(s): too few to hold out {fraction:.0%} for validation "
+                          "(use valid_fraction 0 or a separate valid corpus)", fields=("valid_fraction", "valid"))
+    held_out = set(np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))[:n_valid].tolist())
+    return ([item for i, item in enumerate(items) if i not in held_out],
+            [item for i, item in enumerate(items) if i in held_out])
+
+
+class LabelledWindows:
+    """Labelled items padded into batches of B; one window per batch, as long as its longest
+    item, every window from a zero state. Inputs are padded with id 0 and targets with -1; a
+    classify item's label sits at its last step (seqgen.engine.heads). Items are shuffled
+    each epoch with a generator seeded by (seed, epoch)."""
+
+    mode = "labelled"
+
+    def __init__(self, items, task, batch_size, seed=0, shuffle=True, what="corpus"):
+        if not items:
+            raise CorpusError(f"{what} has no items")
+        self.items, self.task = items, task
+        self.batch_size = min(batch_size, len(items))
+        self.seed, self.shuffle = seed, shuffle
+        self.num_tokens = sum(len(i.ids) for i in items)
+        self.seq_length = max(len(i.ids) for i in items)
+
+    def _batches(self, epoch):
+        n, B = len(self.items), self.batch_size
+        if not self.shuffle:
+            return [np.arange(b, min(b + B, n)) for b in range(0, n, B)]
+        if getattr(self, "_epoch", None) != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(n)
+            self._epoch, self._plan = epoch, [order[b:b + B] for b in range(0, n - B + 1, B)]
+        return self._plan
+
+    def windows_in_epoch(self, epoch):
+        n, B = len(self.items), self.batch_size
+        return -(-n // B) if not self.shuffle else n // B
+
+    def window(self, epoch, cursor):
+        return self._window(self._batches(epoch)[cursor])
+
+    def _window(self, batch):
+        items = [self.items[i] for i in batch]
+        T = max(len(i.ids) for i in items)
+        inputs = np.zeros((T, len(items)), dtype=np.int32)
+        targets = np.full((T, len(items)), -1, dtype=np.int32)
+        for col, item in enumerate(items):
+            n = len(item.ids)
+            inputs[:n, col] = item.ids
+            if self.task == "tag":
+                targets[:n, col] = item.labels
+            else:
+                targets[n - 1, col] = item.labels[0]
+        return Window(inputs, targets, True)
+
+    def iter_windows(self):
+        """Every item once, in order, B at a time (evaluation)."""
+        return (self._window(batch) for batch in self._batches(0))

@@ -10,9 +10,9 @@ import numpy as np
 
 from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels import optim as kernels
+from seqgen.options import OPTIMIZER_SLOTS
 
-OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam")
-_SLOTS = {"sgd": ("velocity",), "adagrad": ("accum",), "rmsprop": ("sq",), "adam": ("m1", "m2")}
+OPTIMIZERS = tuple(OPTIMIZER_SLOTS)
 DEFAULT_LR = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.002, "adam": 0.002}
 
 
@@ -46,7 +46,7 @@ class Optimizer:
         self.decay, self.decay_every = decay, decay_every
         self.t = 0
         self.slots = {slot: {k: np.zeros(v.size, dtype=v.dtype) for k, v in params.items()}
-                      for slot in _SLOTS[name]}
+                      for slot in OPTIMIZER_SLOTS[name]}
 
     def current_lr(self):
         return self.lr * self.decay ** (self.t / self.decay_every)

@@ -21,7 +21,8 @@ from seqgen.training.optim import Optimizer
 
 
 def mean_loss(model, windows):
-    """Mean NLL per token (nats) over windows, the state carried where the data says so."""
+    """Mean NLL per target (token, label or item; nats) over windows, the state carried where
+    the data says so."""
     total, count, state = 0.0, 0, None
     for w in windows:
         if w.reset or state is None or state.shape[2] != w.inputs.shape[1]:
@@ -141,7 +142,7 @@ class Trainer:
         result = model.backprop(window.inputs, window.targets, state, o.dropout, self.rng)
         if self.first_loss is None:
             self.first_loss = result.loss
-        limit = DIVERGED * max(self.first_loss, math.log(model.config.vocab_size))
+        limit = DIVERGED * max(self.first_loss, math.log(model.config.output_size))
         if not math.isfinite(result.loss):
             self._diverged(f"loss became {result.loss} at step {self.step + 1}")
         if result.loss > limit:
