@@ -33,9 +33,11 @@ Fairness:
 * warm-up before timing (numba compiles on first call; PyTorch allocators and oneDNN warm up);
   each pass times enough work to last ``--pass-time`` seconds (counts calibrated once per
   system, then fixed), and the reported figure is the median over ``--passes`` passes;
-* both use the machine's 2 threads: seqgen through OpenBLAS (numba's np.dot binds SciPy's
-  OpenBLAS; its pool size is shown in the header via threadpoolctl), PyTorch through its own
-  OpenMP pool (``torch.get_num_threads()`` in the header). Neither is pinned or restricted.
+* both use the machine's 2 threads: seqgen trains on its own workers (the batch in two row
+  blocks, seqgen.threads; OpenBLAS single-threaded inside them) and samples through OpenBLAS's
+  pool (numba's np.dot binds SciPy's OpenBLAS; its size is shown in the header via
+  threadpoolctl), PyTorch through its own OpenMP pool (``torch.get_num_threads()`` in the
+  header). Neither is pinned or restricted.
 
 The header prints the versions, the BLAS libraries and their architecture (threadpoolctl, if
 installed) and the OPENBLAS_* environment: ``OPENBLAS_CORETYPE=Haswell`` caps OpenBLAS at AVX2 on
@@ -248,6 +250,7 @@ def header():
     matmul(a, a, np.empty_like(a))  # load numba's BLAS so threadpoolctl can see it
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -435,20 +438,20 @@ def profile_config(cell, H, L, reps=20):
     fwd_rec = fwd_dots = fwd_gates = bwd_rec = bwd_dots = 0.0
     p = m.params
     for li in range(L):
-        cache = caches[li]
-        Z0 = cache[1].copy()  # holds gate activations after forward; speed is value-independent
-        A = cache[2].copy()
+        Zf, Af, cell_cache = caches[li][1][0]  # (X, runs): the forward direction's (Z, A, cache)
+        Z0 = Zf.copy()  # holds gate activations after forward; speed is value-independent
+        A = Af.copy()
         WaaT = p[f"l{li}.Waa"].T
         za = np.empty((B, G * H), np.float32)
         if cell == "rnn":
             fwd_rec += timeit(lambda: kern.rnn_forward(Z0.copy(), A, WaaT, za))
             fwd_gates += timeit(lambda: gates_rnn(Z0.copy(), za, A))
         elif cell == "lstm":
-            C, TanhC = cache[3].copy(), cache[4].copy()
+            C, TanhC = (c.copy() for c in cell_cache)
             fwd_rec += timeit(lambda: kern.lstm_forward(Z0.copy(), A, C, TanhC, WaaT, za))
             fwd_gates += timeit(lambda: gates_lstm(Z0.copy(), za, C, TanhC, A))
         else:
-            HN = cache[3].copy()
+            HN = cell_cache[0].copy()
             bn = p[f"l{li}.bn"]
             fwd_rec += timeit(lambda: kern.gru_forward(Z0.copy(), A, HN, WaaT, bn, za))
             fwd_gates += timeit(lambda: gates_gru(Z0.copy(), za, bn, A, HN))
@@ -462,11 +465,11 @@ def profile_config(cell, H, L, reps=20):
         if cell == "rnn":
             bwd_rec += timeit(lambda: kern.rnn_backward(dA.copy(), A, Waa, dZ, da))
         elif cell == "lstm":
-            bwd_rec += timeit(lambda: kern.lstm_backward(dA.copy(), cache[1], C, TanhC, Waa, dZ, da,
+            bwd_rec += timeit(lambda: kern.lstm_backward(dA.copy(), Zf, C, TanhC, Waa, dZ, da,
                                                           np.zeros((B, H), np.float32)))
         else:
             dZa = np.zeros_like(dZ)
-            bwd_rec += timeit(lambda: kern.gru_backward(dA.copy(), cache[1], A, HN, Waa, dZ, dZa, da,
+            bwd_rec += timeit(lambda: kern.gru_backward(dA.copy(), Zf, A, HN, Waa, dZ, dZa, da,
                                                          np.empty((B, H), np.float32)))
         bwd_rec -= timeit(lambda: dA.copy())
         bwd_dots += timeit(lambda: dots_bwd(dZ, Waa, da))
@@ -561,8 +564,10 @@ def main(argv=None):
                     if with_torch:
                         s += f" vs {_fmt_rate(row[f'{f}_torch'])} ({_fmt_ratio(row, f)})"
                     parts.append(s)
-                print(f"{cell:4} H={H:<3} L={L}: " + "; ".join(parts), flush=True)
-    print(f"\n({time.perf_counter() - t_start:.0f} s)\n")
+                print(f"{cell:4} H={H:<3} L={L}: " + "; ".join(parts) + f" [load {os.getloadavg()[0]:.1f}]",
+                      flush=True)
+    info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n({time.perf_counter() - t_start:.0f} s; load average at end {info['load average at end']})\n")
     print_table(rows, with_torch, args.markdown)
 
     profiles = {}

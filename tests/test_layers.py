@@ -23,7 +23,7 @@ ALLOWED = {
     "seqgen.training": ("seqgen.training", "seqgen.engine", "seqgen.kernels", "seqgen.storage", "seqgen.options",
                         "seqgen.plugins"),
     "seqgen.storage": ("seqgen.storage", "seqgen.engine", "seqgen.options", "seqgen.plugins.host"),
-    "seqgen.engine": ("seqgen.engine", "seqgen.kernels"),
+    "seqgen.engine": ("seqgen.engine", "seqgen.kernels", "seqgen.threads"),  # training row blocks on threads
     "seqgen.kernels": ("seqgen.kernels",),
     "seqgen.plugins": ("seqgen.plugins",),
     "seqgen.options": ("seqgen.engine.cells", "seqgen.engine.heads"),

@@ -24,7 +24,8 @@ from seqgen.engine.cells import CELLS
 from seqgen.engine.init import init_params
 from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels.linalg import matmul
-from seqgen.kernels.loss import embed, embed_backward, softmax_xent
+from seqgen.kernels.loss import count_targets, embed, embed_backward, softmax_xent, softmax_xent_scaled
+from seqgen.threads import parallel_map
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -129,6 +130,15 @@ class ModelConfig:
         return shapes
 
 
+def _row_blocks(B):
+    """The batch rows as blocks that run side by side (seqgen.threads): two halves, so that the
+    sums, and so the results, are the same whatever the number of threads."""
+    if B < 2:
+        return [slice(0, B)]
+    half = (B + 1) // 2
+    return [slice(0, half), slice(half, B)]
+
+
 class Backprop(NamedTuple):
     """Result of a forward and backward pass over one window."""
 
@@ -208,19 +218,46 @@ class Model:
         inputs, targets, state = self._check_window(inputs, targets, state)
         lengths = self._lengths(targets)
         masks = self._dropout_masks(inputs.shape, dropout, rng)
-        caches, logits, final = self._forward(inputs, state, masks, lengths)
-        # logits now hold d loss / d logits
-        total, count = softmax_xent(logits, self._head_targets(targets, lengths))
-        grads, d_state = self._backward(inputs, caches, logits, masks, lengths)
+        count = count_targets(self._head_targets(targets, lengths))
+        scale = 1.0 / max(count, 1)
+        blocks = parallel_map(lambda rows: self._backprop_rows(inputs, targets, state, masks, lengths, rows, scale),
+                              _row_blocks(inputs.shape[1]))
+        total, grads, final, d_state = blocks[0]
+        for more in blocks[1:]:  # in a fixed order: the same sums whatever the thread count
+            total += more[0]
+            for name, g in more[1].items():
+                grads[name] += g
+        final = np.concatenate([b[2] for b in blocks], axis=2)
+        d_state = np.concatenate([b[3] for b in blocks], axis=2)
         return Backprop(total / max(count, 1), grads, final, d_state)
+
+    def _backprop_rows(self, inputs, targets, state, masks, lengths, rows, scale):
+        """Forward and backward over the batch rows ``rows`` (a slice): (summed NLL, gradients,
+        final state, d initial state) of that block, d loss / d logits scaled by ``scale``."""
+        inputs, targets = np.ascontiguousarray(inputs[:, rows]), np.ascontiguousarray(targets[:, rows])
+        lengths = None if lengths is None else lengths[rows]
+        masks = None if masks is None else [m[:, rows] for m in masks]
+        caches, logits, final = self._forward(inputs, np.ascontiguousarray(state[:, :, rows]), masks, lengths)
+        # logits now hold d loss / d logits
+        total = softmax_xent_scaled(logits, self._head_targets(targets, lengths), scale)
+        grads, d_state = self._backward(inputs, caches, logits, masks, lengths)
+        return total, grads, final, d_state
 
     def evaluate(self, inputs, targets, state=None):
         """Forward only: (summed NLL in nats, number of targets, final state)."""
         inputs, targets, state = self._check_window(inputs, targets, state)
         lengths = self._lengths(targets)
-        _, logits, final = self._forward(inputs, state, None, lengths)
-        total, count = softmax_xent(logits, self._head_targets(targets, lengths))
-        return total, count, final
+
+        def block(rows):
+            x, y = np.ascontiguousarray(inputs[:, rows]), np.ascontiguousarray(targets[:, rows])
+            lens = None if lengths is None else lengths[rows]
+            _, logits, final = self._forward(x, np.ascontiguousarray(state[:, :, rows]), None, lens)
+            return softmax_xent(logits, self._head_targets(y, lens)) + (final,)
+
+        blocks = parallel_map(block, _row_blocks(inputs.shape[1]))
+        total = sum(b[0] for b in blocks)
+        count = sum(b[1] for b in blocks)
+        return total, count, np.concatenate([b[2] for b in blocks], axis=2)
 
     def predict(self, inputs, lengths=None):
         """Label probabilities of a tag or classify model: inputs (T, B) ids, lengths (B,) item

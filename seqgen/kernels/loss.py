@@ -6,15 +6,28 @@ from seqgen._numba import jit
 
 
 @jit
+def count_targets(targets):
+    """Number of valid targets (>= 0) in targets (N,)."""
+    count = 0
+    for n in range(targets.shape[0]):
+        if targets[n] >= 0:
+            count += 1
+    return count
+
+
+@jit
 def softmax_xent(logits, targets):
     """logits (N, V) are overwritten with d loss / d logits of the mean NLL over valid targets
     (targets (N,) int, < 0 = ignored). Returns (summed NLL, number of valid targets)."""
+    count = count_targets(targets)
+    return softmax_xent_scaled(logits, targets, 1.0 / max(count, 1)), count
+
+
+@jit
+def softmax_xent_scaled(logits, targets, scale):
+    """As softmax_xent, with d loss / d logits scaled by ``scale`` (1 / the number of valid
+    targets of the whole batch, when this is a block of it). Returns the summed NLL."""
     N, V = logits.shape
-    count = 0
-    for n in range(N):
-        if targets[n] >= 0:
-            count += 1
-    scale = 1.0 / max(count, 1)
     total = 0.0
     for n in range(N):
         row = logits[n]
@@ -37,7 +50,7 @@ def softmax_xent(logits, targets):
         for v in range(V):
             row[v] *= inv
         row[y] -= scale
-    return total, count
+    return total
 
 
 @jit
