@@ -15,7 +15,6 @@ import numpy as np
 from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels.sample import sample_steps
 
-CELL_CODES = {"rnn": 0, "lstm": 1, "gru": 2}
 UNIFORM_BLOCK = 256  # uniforms drawn per stream at a time (the sequence does not depend on it)
 
 
@@ -80,13 +79,15 @@ class Weights:
         c, p = model.config, model.params
         H, GH, L, dt = c.hidden_size, c.gates * c.hidden_size, c.num_layers, model.dtype
         self.model = model
-        self.cell = CELL_CODES[c.cell]
+        self.cell = c.cell_def.code
         self.WaxT0 = np.ascontiguousarray(p["l0.Wax"].T)
         self.WxT = (np.ascontiguousarray(np.stack([p[f"l{l}.Wax"].T for l in range(1, L)])) if L > 1
                     else np.empty((0, H, GH), dt))
         self.WaaT = np.ascontiguousarray(np.stack([p[f"l{l}.Waa"].T for l in range(L)]))
         self.ba = np.stack([p[f"l{l}.ba"] for l in range(L)])
-        self.bn = np.stack([p[f"l{l}.bn"] for l in range(L)]) if c.cell == "gru" else np.zeros((L, H), dt)
+        # the kernel takes every cell's arguments; a cell without bn (not a GRU) gets zeros
+        self.bn = np.stack([p[f"l{l}.bn"] for l in range(L)]) if "bn" in c.cell_def.extra_params(H) \
+            else np.zeros((L, H), dt)
         self.WyaT, self.by = np.ascontiguousarray(p["Wya"].T), p["by"]
 
 
