@@ -17,8 +17,8 @@ from seqgen.errors import SeqgenError
 from seqgen.generation.sampler import Batch, Weights, checked_prime, primed_state, stream_generators
 
 MAX_CHUNK = 16  # steps per kernel call at most
-CHUNK_SECONDS = 0.001  # ... and about this long
-FLUSH_SECONDS = 0.005  # a running job's new tokens wait at most about this long to be handed over
+CHUNK_SECONDS = 0.004  # ... and about this long (when nobody waits to join)
+FLUSH_SECONDS = 0.010  # a running job's new tokens wait at most about this long to be handed over
 
 
 class QueueFull(SeqgenError):
@@ -150,9 +150,10 @@ class Scheduler:
             if not len(self.batch):
                 self._hand_over(touched, idle=True)
                 continue
-            # Several steps per kernel call while nobody waits to join, as many as fit in about
-            # a millisecond: one call's fixed cost is then shared, and a newcomer still joins
-            # within a millisecond (at the next step when the batch is busy).
+            # Several steps per kernel call while nobody waits to join, as many as fit in a few
+            # milliseconds: one call's fixed cost (dispatch, taking the GIL back, the items) is
+            # then shared, and a newcomer still joins within that (at the next step when it
+            # was already waiting).
             k = 1 if self.pending else int(min(MAX_CHUNK, max(1, CHUNK_SECONDS / self.step_seconds)))
             started = time.perf_counter()
             out, logp = self.batch.steps(k)
@@ -161,10 +162,15 @@ class Scheduler:
             self.steps += len(out)
             owners = self.batch.owners
             drawn = out >= 0
-            for row in np.flatnonzero(drawn.any(axis=0)):
+            ids, logps = out.T.tolist(), logp.T.tolist()  # one conversion per call, not per stream
+            full = drawn.all(axis=0)
+            for row in np.flatnonzero(drawn.any(axis=0)).tolist():
                 job, i = owners[row]
-                keep = drawn[:, row]
-                job.items.append((i, out[keep, row].tolist(), logp[keep, row].tolist()))
+                if full[row]:
+                    job.items.append((i, ids[row], logps[row]))
+                else:  # the stream ended during the call
+                    keep = drawn[:, row]
+                    job.items.append((i, out[keep, row].tolist(), logp[keep, row].tolist()))
                 touched.add(job)
             running = self.batch.running()
             if not running.all():
