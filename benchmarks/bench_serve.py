@@ -217,6 +217,18 @@ def measured(proc, *level, **kw):
     return result
 
 
+def bare_kernel(model, streams, tokens, seconds=1.0):
+    """Tokens/s of the batched sampler alone (no HTTP, in this process): ``streams`` streams of
+    ``tokens`` tokens, repeated for about ``seconds``; the ceiling the service works under."""
+    from seqgen.generation.sampler import generate
+
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        generate(model, streams, tokens, [0], stop_id=-1, seed=done)
+        done += streams * tokens
+    return done / (time.perf_counter() - start)
+
+
 def pct(values, q):
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
@@ -236,9 +248,14 @@ def main():
     proc = start_server(args.model, port)
     loads = [os.getloadavg()[0]]
     runs = {clients: [] for clients in args.levels}
+    from seqgen.generation.samples import load_model
+
+    model, kernel = load_model(args.model).model, {1: [], max(args.levels): []}
     try:
         run(run_level(port, args.model, args.prompt, 2, 1, 20, 60, kind=args.client))  # warm-up
         for _ in range(args.repeats):
+            for streams, speeds in kernel.items():
+                speeds.append(bare_kernel(model, streams, args.tokens))
             for clients in args.levels:
                 level = (port, args.model, args.prompt, clients, args.rounds, args.tokens, args.max_seconds)
                 together = measured(proc, *level, kind=args.client)
@@ -272,6 +289,9 @@ def main():
     per_repeat = (f"{clients}: " + ", ".join(f"{t['tok_s'] / a['tok_s']:.1f}x" for t, a in pairs)
                   for clients, pairs in runs.items())
     print("speed-up per repeat: " + "; ".join(per_repeat))
+    one, many = (statistics.median(speeds) for speeds in kernel.values())
+    print(f"bare sampler (no HTTP, same repeats): 1 stream {one:,.0f} tokens/s, {max(args.levels)} streams "
+          f"{many:,.0f} tokens/s = {many / one:.1f}x, the most batching itself can give")
 
 
 if __name__ == "__main__":
