@@ -329,3 +329,81 @@ def test_sigterm_drains_in_flight_requests_and_refuses_new_ones():
         assert s.proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
     finally:
         s.stop()
+
+
+# -- the batch worker's hand-overs, without HTTP ---------------------------------------------------
+
+
+def run_jobs(flush_seconds, bodies):
+    """Submit jobs for the option dicts ``bodies`` to a Scheduler on dinos; returns, per job, the
+    ids of each stream (from its items) and the number of hand-overs it got."""
+    from seqgen.generation.batcher import Job, Scheduler
+    from seqgen.generation.samples import plan
+
+    ckpt = load_model("dinos")
+    handed, jobs, ended = {}, [], threading.Event()
+
+    def notify(due):  # from the worker thread, which also appends the items
+        for job in due:
+            handed[job] = handed.get(job, 0) + 1
+        if sum(item[1] is None for job in jobs for item in job.items) == sum(job.n for job in jobs):
+            ended.set()
+
+    scheduler = Scheduler(ckpt.model, notify, name="dinos", flush_seconds=flush_seconds)
+    for body in bodies:
+        options = SampleOptions(**body)
+        jobs.append(Job(plan(ckpt, options), options.seed, options.n))
+    try:
+        for job in jobs:
+            scheduler.submit(job)
+        assert ended.wait(TIMEOUT)
+    finally:
+        scheduler.close()
+    results = []
+    for job in jobs:
+        ids = {i: [] for i in range(job.n)}
+        for i, got, _ in job.items:
+            if got is not None:
+                ids[i] += got
+        results.append(([ids[i] for i in range(job.n)], handed.get(job, 0)))
+    return results
+
+
+def test_the_worker_hands_tokens_over_coalesced_and_in_order():
+    bodies = [dict(n=2, length=3000, stop="", seed=11, temperature=0.9), dict(n=1, length=2000, stop="", seed=12)]
+    coalesced = run_jobs(3600.0, bodies)  # no interval ever passes: first tokens and ends only
+    every_call = run_jobs(0.0, bodies)
+    for body, (ids, handovers), (ids_each, handovers_each) in zip(bodies, coalesced, every_call):
+        expected = [list(s.ids) for s in local("dinos", **body).samples]
+        assert ids == ids_each == expected
+        assert handovers <= 1 + body["n"]  # the first tokens, then each stream's end
+        assert handovers_each >= body["length"] // 16  # at most 16 steps per kernel call
+
+
+def test_pre_encoded_chunks_are_the_json_of_the_whole_chunk():
+    from seqgen.service.app import Chunks, _sse
+
+    def make(index, finish, text):
+        return {"id": "cmpl-1", "model": 'a "model"', "choices": [
+            {"text": text, "index": index, "logprobs": None, "finish_reason": finish}]}
+
+    chunk = Chunks(make)
+    for text, index, finish in [("", 0, None), ('ROMEO: "\\n"\n\té ♪ \x00', 3, None), ("end", 3, "stop"),
+                                ("again", 0, None)]:
+        assert chunk(text, index, finish) == _sse(make(index, finish, text))
+        assert json.loads(chunk(text, index, finish)[len("data: "):])["choices"][0]["text"] == text
+
+
+def test_a_long_stream_reassembles_exactly(server):
+    body = {"model": "dinos", "prompt": "tri", "max_tokens": 1500, "n": 2, "seed": 21, "stop": [], "stream": True}
+    with server.client() as c:
+        with c.stream("POST", "/v1/completions", json=body) as r:
+            events = [d for name, d in sse_events(r)]
+    assert events[-1] == "[DONE]"
+    texts = {0: "", 1: ""}
+    for data in events[:-2]:
+        for choice in json.loads(data)["choices"]:
+            texts[choice["index"]] += choice["text"]
+    expected = local("dinos", prime="tri", include_prime=False, n=2, length=1500, seed=21, stop="").samples
+    assert [texts[0], texts[1]] == [s.text for s in expected]
+    assert json.loads(events[-2])["usage"]["completion_tokens"] == 3000

@@ -127,26 +127,34 @@ class Stream:
     """One request's jobs as the handler sees them: waits for the worker's items, enforces the
     deadline, notices a client that went away, and cancels its streams when left."""
 
+    TICK = 0.5  # seconds between checks of the connection (and the deadline, whatever arrives)
+
     def __init__(self, app_state, served, jobs, request, started):
         self.state, self.served, self.jobs, self.request = app_state, served, jobs, request
         self.started, self.deadline = started, started + app_state.limits.request_timeout
         self.event = jobs[0].context
-        self.first, self.last, self.count = None, None, 0
+        self.first, self.last = None, None
+        metrics = app_state.metrics
+        self.tokens = metrics.tokens.labels(served.name)
+        self.ttft = metrics.ttft.labels(served.name)
+        self.token_latency = metrics.token_latency.labels(served.name)
+        self.timer, self.ticked = None, False
+
+    def _tick(self):  # a timer, not asyncio.wait_for per wake-up (which makes a task each time)
+        self.ticked = True
+        self.event.set()
+        self._arm()
+
+    def _arm(self):
+        delay = max(0.0, min(self.TICK, self.deadline - time.monotonic()))
+        self.timer = asyncio.get_running_loop().call_later(delay, self._tick)
 
     async def batches(self):
         """Yields, per wake-up, a list of (job index, stream, new ids, their logps, stream ended)."""
+        self._arm()
         try:
             while any(job.open > 0 for job in self.jobs):
-                remaining = self.deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ServiceError(504, f"the request took longer than {self.state.limits.request_timeout:g} s",
-                                       "timeout_error", code="request_timeout")
-                try:
-                    await asyncio.wait_for(self.event.wait(), timeout=min(0.5, remaining))
-                except asyncio.TimeoutError:
-                    if await self.request.is_disconnected():
-                        return
-                    continue
+                await self.event.wait()
                 self.event.clear()
                 got, new_tokens = {}, 0
                 for j, job in enumerate(self.jobs):
@@ -154,18 +162,28 @@ class Stream:
                         i, ids, logps = job.items.popleft()
                         if i < 0:
                             raise logps
-                        entry = got.setdefault((j, i), ([], [], [False]))
+                        entry = got.get((j, i))
+                        if entry is None:
+                            entry = got[j, i] = [[], [], False]
                         if ids is None:
                             job.open -= 1
-                            entry[2][0] = True
+                            entry[2] = True
                         else:
-                            entry[0].extend(ids)
-                            entry[1].extend(logps)
+                            entry[0] += ids
+                            entry[1] += logps
                             new_tokens += len(ids)
-                self._observe(new_tokens)
+                if time.monotonic() >= self.deadline:
+                    raise ServiceError(504, f"the request took longer than {self.state.limits.request_timeout:g} s",
+                                       "timeout_error", code="request_timeout")
+                if self.ticked:
+                    self.ticked = False
+                    if await self.request.is_disconnected():
+                        return
                 if got:
-                    yield [(j, i, ids, lps, ended[0]) for (j, i), (ids, lps, ended) in got.items()]
+                    self._observe(new_tokens)
+                    yield [(j, i, ids, lps, ended) for (j, i), (ids, lps, ended) in got.items()]
         finally:
+            self.timer.cancel()
             self.cancel()
 
     def cancel(self):
@@ -176,19 +194,36 @@ class Stream:
     def _observe(self, new_tokens):
         if not new_tokens:
             return
-        now, m, name = time.monotonic(), self.state.metrics, self.served.name
-        m.tokens.labels(name).inc(new_tokens)
+        now = time.monotonic()
+        self.tokens.inc(new_tokens)
         if self.first is None:
             self.first = now
-            m.ttft.labels(name).observe(now - self.started)
+            self.ttft.observe(now - self.started)
             new_tokens -= 1
         elif new_tokens:
-            m.token_latency.labels(name).observe((now - self.last) / new_tokens)
+            self.token_latency.observe((now - self.last) / new_tokens)
         self.last = now
 
 
 def _sse(data):
-    return f"data: {json.dumps(data) if not isinstance(data, str) else data}\n\n"
+    return f"data: {json.dumps(data) if not isinstance(data, str) else data}\n\n".encode()
+
+
+class Chunks:
+    """The text events of one streamed request, byte for byte ``_sse(make(index, finish, text))``,
+    with the constant part of each chunk encoded once and only the text encoded per event."""
+
+    _MARK = "\x00seqgen-text\x00"  # json.dumps gives "\u0000...", which nothing else in a chunk is
+
+    def __init__(self, make):
+        self.make, self.templates = make, {}
+
+    def __call__(self, text, index, finish=None):
+        template = self.templates.get((index, finish))
+        if template is None:
+            before, after = json.dumps(self.make(index, finish, self._MARK)).split(json.dumps(self._MARK))
+            template = self.templates[index, finish] = (f"data: {before}".encode(), f"{after}\n\n".encode())
+        return template[0] + json.dumps(text).encode() + template[1]
 
 
 def _note_events(tokens, clock):
@@ -338,12 +373,16 @@ def create_app(models, limits=None):
             return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
         if body.stream:
+            chunk = Chunks(lambda index, finish, text: {**head, "choices": [
+                {"text": text, "index": index, "logprobs": None, "finish_reason": finish}]})
+
             async def events():
                 try:
                     for (j, i), a in asm.items():
                         if a.prime_text and body.echo:
-                            yield _sse({**head, "choices": [choice(j, i, a._emit(len(a.prime_text)), None)]})
+                            yield chunk(a._emit(len(a.prime_text)), j * options.n + i)
                     async for got in stream.batches():
+                        out = []  # one write per wake-up: every stream's new text since the last
                         for j, i, ids, lps, ended in got:
                             a = asm[j, i]
                             if a.finished:
@@ -355,11 +394,12 @@ def create_app(models, limits=None):
                                 piece += a.close()
                             finish = a.finish if a.finished else None
                             if piece or finish:
-                                yield _sse({**head, "choices": [choice(j, i, piece, finish)]})
+                                out.append(chunk(piece, j * options.n + i, finish))
+                        if out:
+                            yield b"".join(out)
                         if all(a.finished for a in asm.values()):
                             break
-                    yield _sse({**head, "choices": [], "usage": usage(), "seed": options.seed})
-                    yield _sse("[DONE]")
+                    yield _sse({**head, "choices": [], "usage": usage(), "seed": options.seed}) + _sse("[DONE]")
                 except Exception as e:  # noqa: BLE001  (headers are sent: the error goes in the stream)
                     yield _sse(error_body(to_service_error(e)))
                 finally:
@@ -404,16 +444,21 @@ def create_app(models, limits=None):
         jobs = submit(s, [p], options, options.seed)
         stream = Stream(app.state, s, jobs, request, started)
         asm = [Assembler(tok, p) for _ in range(options.n)]
+        clocks = [[0] for _ in asm]  # MIDI: each sample's position on the grid
 
         if body.stream:
+            text_chunk = Chunks(lambda index, finish, text: {"sample": index, "text": text})
+
+            def event(i, piece, tokens):
+                return _sse(_event(s, i, piece, tokens, clocks[i])) if s.midi else text_chunk(piece, i)
+
             async def events():
-                clocks = [[0] for _ in asm]
                 try:
                     for i, a in enumerate(asm):
                         if a.prime_text:
-                            shown = list(p.shown_prime)
-                            yield _sse(_event(s, i, a._emit(len(a.prime_text)), shown, clocks[i]))
+                            yield event(i, a._emit(len(a.prime_text)), list(p.shown_prime))
                     async for got in stream.batches():
+                        out = []  # one write per wake-up: every stream's new text since the last
                         for _, i, ids, lps, ended in got:
                             a = asm[i]
                             if a.finished:
@@ -425,13 +470,15 @@ def create_app(models, limits=None):
                             if ended:
                                 piece += a.close()
                             if piece or len(a.tokens) > before:
-                                yield _sse(_event(s, i, piece, a.tokens[before:], clocks[i]))
+                                out.append(event(i, piece, a.tokens[before:]))
+                        if out:
+                            yield b"".join(out)
                         if all(a.finished for a in asm):
                             break
                     done = {"seed": options.seed, "samples": [_record(a.sample()) for a in asm]}
-                    yield f"event: done\n{_sse(done)}"
+                    yield b"event: done\n" + _sse(done)
                 except Exception as e:  # noqa: BLE001
-                    yield f"event: error\n{_sse(error_body(to_service_error(e)))}"
+                    yield b"event: error\n" + _sse(error_body(to_service_error(e)))
                 finally:
                     stream.cancel()
 
