@@ -42,7 +42,8 @@ from seqgen.service.metrics import Metrics
 from seqgen.service.predict import router as predict_router
 from seqgen.service.schemas import CompletionRequest, SamplesRequest
 
-ROUTES = ("/v1/completions", "/v1/samples", "/v1/models", "/health", "/metrics", "/docs", "/openapi.json", "/")
+ROUTES = ("/v1/completions", "/v1/samples", "/v1/predict", "/v1/models", "/health", "/metrics", "/docs",
+          "/openapi.json", "/")
 STATIC = Path(__file__).parent / "static"  # the web page (docs/service.md, "The page")
 COMPLETION_FIELDS = {"length": "max_tokens", "prime": "prompt", "include_prime": "echo"}
 
