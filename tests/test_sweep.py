@@ -233,8 +233,10 @@ def experiment_status(out):
 def test_a_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     from seqgen import sweep
 
+    # trials long enough (seconds each) that the kill lands before a second one ends, even
+    # though Ray writes the experiment state a moment after a trial finishes
     path = write_sweep(tmp_path / "s.toml", {"concurrency": 1},
-                       {**TINY, "steps": 60, "eval_every": 20}, {"lr": {"grid": [0.02, 0.01, 0.005]}})
+                       {**TINY, "steps": 600, "eval_every": 200}, {"lr": {"grid": [0.02, 0.01, 0.005]}})
     out = tmp_path / "out"
     driver = subprocess.Popen([sys.executable, "-m", "seqgen", "sweep", str(path), "-o", str(out), "-q"],
                               start_new_session=True, stdout=subprocess.DEVNULL,
@@ -261,7 +263,7 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     assert result.resumed and result.complete
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works as before the sweep
     assert sorted(r["lr"] for r in result.rows) == [0.005, 0.01, 0.02]
-    assert all(r["status"] == "finished" and r["step"] == 60 for r in result.rows)
+    assert all(r["status"] == "finished" and r["step"] == 600 for r in result.rows)
     for t in finished:  # not trained again: no new reports, the same weights
         assert (out / "trials" / f"trial_{t}" / "result.json").read_bytes() == reports[t]
         np.testing.assert_array_equal(np.load(out / "trials" / f"trial_{t}" / "model.npz")["param/l0.Waa"], weights[t])
