@@ -415,6 +415,7 @@ def train(options: TrainOptions, events: TrainEvents | None = None) -> TrainResu
     """Fit a tokenizer on the corpus, build a model and train it as ``options`` say."""
     from seqgen.engine.model import Model
     from seqgen.plugins.host import get_tokenizer
+    from seqgen.training import seeds
 
     if options.corpus is None:
         raise ConfigError("corpus: give the corpus to train on", fields=("corpus",))
@@ -426,7 +427,8 @@ def train(options: TrainOptions, events: TrainEvents | None = None) -> TrainResu
                                 tok.iter_documents(options.valid) if options.valid else ())
     tok.fit(documents)
     m = options.model_options
-    model = Model.create(m.cell, len(tok.vocab), m.hidden_size, m.layers, seed=options.seed, dtype=m.dtype,
+    model = Model.create(m.cell, len(tok.vocab), m.hidden_size, m.layers, seed=seeds.sequence(options.seed, "init"),
+                         dtype=m.dtype,
                          init=m.init)
     return _run(model, tok, options, None, events)
 
@@ -446,6 +448,7 @@ def _check_task_tokenizer(tok, task):
 def _train_task(tok, options, events):
     from seqgen.engine.model import Model
     from seqgen.errors import CorpusError
+    from seqgen.training import seeds
 
     _check_task_tokenizer(tok, options.task)
     examples = list(tok.iter_examples(options.corpus))
@@ -455,7 +458,8 @@ def _train_task(tok, options, events):
     if len(labels) < 2:
         raise CorpusError(f"{options.corpus}: every item has the label {labels[0]!r}: nothing to learn")
     m = options.model_options
-    model = Model.create(m.cell, len(tok.vocab), m.hidden_size, m.layers, seed=options.seed, dtype=m.dtype,
+    model = Model.create(m.cell, len(tok.vocab), m.hidden_size, m.layers, seed=seeds.sequence(options.seed, "init"),
+                         dtype=m.dtype,
                          init=m.init, task=m.task, bidirectional=m.bidirectional, labels=labels, pooling=m.pooling)
     return _run(model, tok, options, None, events)
 

@@ -241,3 +241,19 @@ def test_info_shows_the_task_labels_and_direction(tmp_path, cli_run):
     assert info.exit_code == 0, info.output
     assert "bidirectional" in info.output and "task: tag" in info.output and "B-X" in info.output
     assert "task: language model" in cli_run("info", "dinos").output
+
+
+def test_training_streams_are_spawned_from_the_one_seed():
+    """They were magic keys ([seed, 1], [seed, epoch], [seed, 2**31 - 1]) that could collide;
+    now each is a SeedSequence child of the run's seed."""
+    import numpy as np
+
+    from seqgen.training import seeds
+
+    children = np.random.SeedSequence(7).spawn(len(seeds.STREAMS))
+    for i, name in enumerate(seeds.STREAMS):
+        expected = np.random.default_rng(children[i]).random(4)
+        np.testing.assert_array_equal(seeds.generator(7, name).random(4), expected)
+    epoch3 = np.random.default_rng(children[seeds.STREAMS.index("shuffle")].spawn(4)[3]).random(4)
+    np.testing.assert_array_equal(seeds.generator(7, "shuffle", 3).random(4), epoch3)
+    assert not np.array_equal(seeds.generator(7, "dropout").random(4), seeds.generator(8, "dropout").random(4))

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from seqgen.errors import ConfigError, CorpusError, TokenizerError
+from seqgen.training import seeds
 
 MODES = ("stream", "items")
 IN_MEMORY_TOKENS = 50_000_000  # above this, encoded ids spill to a memory-mapped temporary file
@@ -125,7 +126,7 @@ class ItemWindows:
         """[(item indices of the batch, window index in the batch)] for one epoch."""
         if epoch not in self._plan:
             n = len(self.items)
-            order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+            order = seeds.generator(self.seed, "shuffle", epoch).permutation(n) if self.shuffle else np.arange(n)
             plan = []
             for b in range(0, n - self.batch_size + 1, self.batch_size):
                 batch = order[b : b + self.batch_size]
@@ -204,7 +205,7 @@ def split_validation(ids, separator_id, mode, fraction, seed=0, what="corpus"):
         if n_valid >= len(items):
             raise CorpusError(f"{what} has {len(items)} item(s): too few to hold out {fraction:.0%} for validation "
                               "(use valid_fraction 0 or a separate valid corpus)", fields=("valid_fraction", "valid"))
-        held_out = set(np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))[:n_valid].tolist())
+        held_out = set(seeds.generator(seed, "split").permutation(len(items))[:n_valid].tolist())
         return ([item for i, item in enumerate(items) if i not in held_out],
                 [item for i, item in enumerate(items) if i in held_out])
     if fraction == 0:
@@ -260,7 +261,7 @@ def split_labelled(items, fraction, seed=0, what="corpus"):
     if n_valid >= len(items):
         raise CorpusError(f"{what} has {len(items)} item(s): too few to hold out {fraction:.0%} for validation "
                           "(use valid_fraction 0 or a separate valid corpus)", fields=("valid_fraction", "valid"))
-    held_out = set(np.random.default_rng([seed, 2**31 - 1]).permutation(len(items))[:n_valid].tolist())
+    held_out = set(seeds.generator(seed, "split").permutation(len(items))[:n_valid].tolist())
     return ([item for i, item in enumerate(items) if i not in held_out],
             [item for i, item in enumerate(items) if i in held_out])
 
@@ -287,7 +288,7 @@ class LabelledWindows:
         if not self.shuffle:
             return [np.arange(b, min(b + B, n)) for b in range(0, n, B)]
         if getattr(self, "_epoch", None) != epoch:
-            order = np.random.default_rng([self.seed, epoch]).permutation(n)
+            order = seeds.generator(self.seed, "shuffle", epoch).permutation(n)
             self._epoch, self._plan = epoch, [order[b:b + B] for b in range(0, n - B + 1, B)]
         return self._plan
 

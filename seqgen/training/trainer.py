@@ -16,6 +16,7 @@ import numpy as np
 
 from seqgen.errors import TrainingError
 from seqgen.storage import checkpoint
+from seqgen.training import seeds
 from seqgen.training.clip import clip_by_norm, clip_by_value
 from seqgen.training.optim import Optimizer
 
@@ -52,7 +53,7 @@ class Trainer:
         o = options
         self.optimizer = Optimizer(o.optimizer, model.params, lr=o.lr, momentum=o.momentum,
                                    decay=o.decay, decay_every=o.decay_every)
-        self.rng = np.random.default_rng([o.seed, 1])  # dropout
+        self.rng = seeds.generator(o.seed, "dropout")
         self.step = self.epoch = self.cursor = 0
         self.carried = None  # hidden state carried into the next window
         self.history = []  # one dict per evaluation
