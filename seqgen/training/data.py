@@ -198,16 +198,7 @@ def split_validation(ids, separator_id, mode, fraction, seed=0, what="corpus"):
     if not 0 <= fraction < 1:
         raise ConfigError(f"validation fraction must be in [0, 1), got {fraction}")
     if mode == "items":
-        items = split_items(ids, _checked_separator(separator_id))
-        if fraction == 0:
-            return items, None
-        n_valid = max(1, int(round(len(items) * fraction)))
-        if n_valid >= len(items):
-            raise CorpusError(f"{what} has {len(items)} item(s): too few to hold out {fraction:.0%} for validation "
-                              "(use valid_fraction 0 or a separate valid corpus)", fields=("valid_fraction", "valid"))
-        held_out = set(seeds.generator(seed, "split").permutation(len(items))[:n_valid].tolist())
-        return ([item for i, item in enumerate(items) if i not in held_out],
-                [item for i, item in enumerate(items) if i in held_out])
+        return split_labelled(split_items(ids, _checked_separator(separator_id)), fraction, seed, what)
     if fraction == 0:
         return ids, None
     cut = int(len(ids) * (1 - fraction))
