@@ -6,7 +6,6 @@ import io
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import mido
 import pytest
+from live_server import Server
 
 from seqgen.generation.samples import draw, load_model, midi_bytes
 from seqgen.options import SampleOptions
@@ -28,44 +28,6 @@ browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
 TIMEOUT = 60  # seconds for any one wait in the browser or on the server
 SHOTS = os.environ.get("SEQGEN_PAGE_SCREENSHOTS")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`seqgen serve ARGS` on a free 127.0.0.1 port, healthy before it is returned."""
-
-    def __init__(self, *args, key=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        cmd = [sys.executable, "-m", "seqgen", "serve", *args, "--port", str(self.port), "--log-level", "warning"]
-        env = {k: v for k, v in os.environ.items() if k != "SEQGEN_API_KEY"}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stdout.read().decode()}")
-            try:
-                if httpx.get(self.url + "/health", headers=headers, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("server did not become healthy in 120 s")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ service's shape. Every call has a timeout; every server is stopped."""
 
 import httpx
 import pytest
-from test_service import TIMEOUT, Server
+from live_server import TIMEOUT, Server
 from test_tasks import _books_tsv, _look_ahead_conll, _train
 
 from seqgen import api

@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from live_server import free_port
 
 from seqgen.errors import ConfigError
 from seqgen.sweep.spec import SweepSpec
@@ -137,12 +137,6 @@ def test_local_sweep_with_asha_reports_every_evaluation_and_keeps_the_best(cli_r
     assert csv_lines[0].startswith("trial,status,lr,valid_loss,") and len(csv_lines) == 4
     assert f"best: trial {rows[0]['trial']} (lr=0.02)" in result.output
     assert "| 0.02 | " in result.output  # the table
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop_group(process, timeout=10):
