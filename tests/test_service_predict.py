@@ -86,6 +86,8 @@ def test_wrong_model_kinds(server):
         assert "/v1/predict" in err["message"]
     health = httpx.get(server.url + "/health", timeout=TIMEOUT).json()
     assert health["status"] == "ok" and list(health["models"]) == ["dinos"]
+    tasks = {m["id"]: m["task"] for m in httpx.get(server.url + "/v1/models", timeout=TIMEOUT).json()["data"]}
+    assert tasks == {"tagger": "tag", "books": "classify", "dinos": "lm"}  # what each model is for
 
 
 @pytest.mark.parametrize("body, param", [

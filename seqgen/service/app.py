@@ -495,7 +495,9 @@ def create_app(models, limits=None):
         return {"object": "list", "data": [
             {"id": s.name, "object": "model", "created": 0, "owned_by": "seqgen", "description": s.description,
              "tokenizer": s.ckpt.tokenizer.name, "output": s.ckpt.tokenizer.output,
-             "cell": s.ckpt.model.config.cell} for s in served.values()]}
+             "cell": s.ckpt.model.config.cell,
+             "task": s.ckpt.model.config.task}  # lm: /v1/completions and /v1/samples; tag, classify: /v1/predict
+            for s in served.values()]}
 
     @app.get("/", include_in_schema=False)
     async def page():

@@ -109,7 +109,7 @@ async function loadModels() {
   const response = await fetch("/v1/models", { headers: headers(false) });
   if (!response.ok) throw await apiError(response);
   const { data } = await response.json();
-  models = data;
+  models = data.filter((m) => (m.task || "lm") === "lm"); // taggers and classifiers label, they do not generate
   const chosen = modelSelect.value;
   modelSelect.replaceChildren(...models.map((m) => new Option(`${m.id} (${m.output})`, m.id)));
   if (models.some((m) => m.id === chosen)) modelSelect.value = chosen;
