@@ -59,7 +59,8 @@ that outnumber the cores spin against each other.
 
 
 FLAGS = {"corpus": "CORPUS", "tokenizer_options": "-O KEY VALUE", "n": "-n", "include_prime": "--no-prime-in-output",
-         "model": "--model", "stop": "--stop / --no-stop"}
+         "model": "--model", "stop": "--stop / --no-stop", "file": "FILE"}
+POSITIONAL = {"EvalOptions": {"model": "MODEL", "corpus": "CORPUS"}, "PredictOptions": {"model": "MODEL"}}
 
 
 def table(cls):
@@ -67,9 +68,9 @@ def table(cls):
     for name, field in cls.model_fields.items():
         kind = getattr(field.annotation, "__name__", None) if isinstance(field.annotation, type) else None
         kind = kind or str(field.annotation).replace("typing.", "").replace("pathlib.", "").replace("|", "or")
-        default = field.get_default(call_default_factory=True)
-        default = "—" if default is None else f"`{default}`"
-        flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+        default = "required" if field.is_required() else field.get_default(call_default_factory=True)
+        default = "—" if default is None else default if default == "required" else f"`{default}`"
+        flag = POSITIONAL.get(cls.__name__, {}).get(name) or FLAGS.get(name, "--" + name.replace("_", "-"))
         rows.append(f"| `{name}` | `{flag}` | {kind} | {default} | {field.description or ''} |")
     return "\n".join(rows)
 

@@ -380,7 +380,7 @@ def write_predictions(options: PredictOptions, predictions: Predictions) -> str 
     text = format_predictions(predictions.items, predictions.task, options.format)
     if options.output is None:
         return text
-    _check_writable(Path(options.output), "output")
+    _check_new_output(Path(options.output), options.force, "output")
     write_atomically(Path(options.output), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return None
 
@@ -420,6 +420,7 @@ def train(options: TrainOptions, events: TrainEvents | None = None) -> TrainResu
     if options.corpus is None:
         raise ConfigError("corpus: give the corpus to train on", fields=("corpus",))
     _check_outputs(options)
+    _check_new_checkpoint(options)
     tok = get_tokenizer(options.tokenizer)(**options.tokenizer_options)
     if options.task != "lm":
         return _train_task(tok, options, events)
@@ -487,9 +488,11 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
     before = TrainOptions.parse(stored, source=str(checkpoint_path))
     changes = dict(changes or {})
     changes.setdefault("output", str(checkpoint_path))
+    if "tokenizer_options" in changes:  # options given again: only those named are compared
+        changes["tokenizer_options"] = {**before.tokenizer_options, **changes["tokenizer_options"]}
     options = before.replace(**changes)
     refused = sorted(k for k in changes
-                     if k not in TrainOptions.RESUMABLE and getattr(options, k) != getattr(before, k))
+                     if k not in TrainOptions.RESUMABLE and _effective(options, k) != _effective(before, k))
     if refused:
         was = ", ".join(f"{k}={getattr(before, k)!r}" for k in refused)
         raise ConfigError(f"{', '.join(refused)}: cannot change when resuming (the run has {was}); "
@@ -497,10 +500,34 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
     if options.corpus is None:
         raise ConfigError("corpus: give the corpus to resume on", fields=("corpus",))
     _check_outputs(options)
-    return _run(ckpt.model, ckpt.tokenizer, options, (meta, ckpt.arrays), events)
+    moved = Path(options.output).resolve() != Path(checkpoint_path).resolve()
+    if moved:  # continuing into a new file: it must not clobber one, and it starts with the run's best
+        _check_new_checkpoint(options)
+        source_best, target_best = best_path(checkpoint_path), best_path(options.output)
+        if source_best.exists():
+            checkpoint.copy(source_best, target_best)
+    return _run(ckpt.model, ckpt.tokenizer, options, (meta, ckpt.arrays), events, save_first=moved)
 
 
-def _run(model, tok, options, restore, events):
+def _effective(options, field):
+    """The value a setting has in effect: an unset learning rate is the optimiser's default."""
+    if field == "lr" and options.lr is None:
+        from seqgen.training.optim import DEFAULT_LR
+
+        return DEFAULT_LR[options.optimizer]
+    return getattr(options, field)
+
+
+def _check_new_checkpoint(options):
+    """A new run (or a resumed one written to a new file) does not overwrite a checkpoint or its
+    best copy unless ``force`` is set."""
+    for path in (Path(options.output), best_path(options.output)):
+        if path.exists() and not options.force:
+            raise ConfigError(f"output: {path} exists; continue it with resume, choose another output, or "
+                              "overwrite it with force", fields=("output", "resume", "force"))
+
+
+def _run(model, tok, options, restore, events, save_first=False):
     from seqgen.training.data import encode_corpus, evaluation_windows, make_windows, split_validation
     from seqgen.training.trainer import Trainer, best_path
 
@@ -527,6 +554,8 @@ def _run(model, tok, options, restore, events):
     trainer = Trainer(model, tok, train_windows, valid_windows, o, extra_meta=extra)
     if restore:
         trainer.restore(*restore)
+        if save_first:  # the new output holds nothing yet: write it even if no step is left
+            trainer.saved_step = None
     labels = f", {len(model.config.labels)} labels" if model.config.labels else ""
     events.on_start(trainer, f"{model!r}: {model.num_params:,} parameters; {len(tok.vocab)} tokens in the "
                              f"vocabulary{labels}; {train_windows.num_tokens:,} training tokens, "
@@ -604,6 +633,12 @@ def _check_new_output(path: Path, force: bool, field: str):
     _check_writable(path, field)
 
 
+def check_writable(path, field="output"):
+    """ConfigError (one line, naming ``field``) unless a file can be written at ``path``: call it
+    before work whose result goes there."""
+    _check_writable(Path(path), field)
+
+
 def _check_writable(path: Path, field: str):
     from seqgen.storage.checkpoint import check_writable
 
@@ -623,7 +658,7 @@ def _open_log(path):
 
 
 __all__ = ["CorpusStats", "Evaluation", "ModelInfo", "Prediction", "Predictions", "SeqgenError", "TaskEvaluation",
-           "TrainEvents", "TrainResult", "best_path", "evaluate", "export", "format_predictions", "fresh_seed",
-           "inspect", "load", "midi_sample_bytes", "models", "plugins", "predict", "predict_items",
-           "prediction_record", "resolve_model", "resume", "sample",
-           "stream_sample", "tokenize", "train", "write_midi_sample", "write_predictions"]
+           "TrainEvents", "TrainResult", "best_path", "check_writable", "evaluate", "export", "format_predictions",
+           "fresh_seed", "inspect", "load", "midi_sample_bytes", "models", "plugins", "predict", "predict_items",
+           "prediction_record", "resolve_model", "resume", "sample", "stream_sample", "tokenize", "train",
+           "write_midi_sample", "write_predictions"]

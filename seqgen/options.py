@@ -165,6 +165,7 @@ class TrainOptions(ModelOptions):
     sample_every: int | None = Field(None, ge=1, le=_BIG, description="print a sample every K steps")
     sample_length: int = Field(200, ge=1, le=MAX_LENGTH, description="tokens per progress sample")
     log: Path | None = Field(None, description="append each evaluation to this file as a JSON line")
+    force: bool = Field(False, description="overwrite an existing output checkpoint (a new run refuses to, by default)")
 
     @field_validator("output")
     @classmethod
@@ -176,7 +177,18 @@ class TrainOptions(ModelOptions):
     # Options that may differ when a run is resumed: they change how long it runs and what it
     # reports, not the update it computes next. Any other difference is refused.
     RESUMABLE: ClassVar[frozenset] = frozenset({"corpus", "steps", "epochs", "eval_every", "patience", "max_minutes",
-                                                "output", "sample_every", "sample_length", "log"})
+                                                "output", "sample_every", "sample_length", "log", "force"})
+
+    @model_validator(mode="after")
+    def _no_ignored_settings(self):
+        """A setting the run would ignore is a mistake to report, not to drop."""
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError(f"momentum applies to the sgd optimizer only, not {self.optimizer}")
+        if self.pooling != "last" and self.task != "classify":
+            raise ValueError("pooling applies to task classify only")
+        if self.sample_every is not None and self.task != "lm":
+            raise ValueError(f"sample_every applies to language models only; a {self.task} model does not generate")
+        return self
 
     @property
     def model_options(self):
@@ -203,3 +215,4 @@ class PredictOptions(Options):
         "tsv", description="json: one JSON object per item and line; conll: token, [gold,] label per line (tag); "
                            "tsv: tag: tokens<TAB>labels per item, classify: label<TAB>text")
     batch_size: int = Field(32, ge=1, le=100_000, description="items labelled at once (memory, not result)")
+    force: bool = Field(False, description="overwrite an existing output file")

@@ -257,3 +257,74 @@ def test_training_streams_are_spawned_from_the_one_seed():
     epoch3 = np.random.default_rng(children[seeds.STREAMS.index("shuffle")].spawn(4)[3]).random(4)
     np.testing.assert_array_equal(seeds.generator(7, "shuffle", 3).random(4), epoch3)
     assert not np.array_equal(seeds.generator(7, "dropout").random(4), seeds.generator(8, "dropout").random(4))
+
+
+# ---------------------------------------------------------------------------------- review fixes
+def test_a_new_run_does_not_overwrite_a_checkpoint_unless_forced(tmp_path, text_file, cli_run):
+    api.train(small(tmp_path, text_file))
+    before = (tmp_path / "m.npz").read_bytes()
+    with pytest.raises(ConfigError, match="exists"):
+        api.train(small(tmp_path, text_file, hidden_size=4))
+    assert (tmp_path / "m.npz").read_bytes() == before
+    r = cli_run("train", text_file, "--hidden-size", "4", "--seq-length", "8", "--batch-size", "4", "--steps", "2",
+                "-o", tmp_path / "m.npz", "-q")
+    assert r.exit_code == 1 and "--resume" in r.output and "--force" in r.output
+    assert (tmp_path / "m.npz").read_bytes() == before
+    assert api.train(small(tmp_path, text_file, hidden_size=4, force=True)).output.exists()
+    assert checkpoint.load(tmp_path / "m.npz").model.config.hidden_size == 4
+
+
+def test_resuming_into_a_new_file_writes_it_and_its_best(tmp_path, text_file):
+    api.train(small(tmp_path, text_file))
+    result = api.resume(tmp_path / "m.npz", {"output": str(tmp_path / "m2.npz")})  # no steps left to run
+    assert result.step == 6 and (tmp_path / "m2.npz").exists() and (tmp_path / "m2.best.npz").exists()
+    assert checkpoint.load(tmp_path / "m2.npz").training["step"] == 6
+
+
+def test_resume_compares_what_is_in_effect(tmp_path, text_file):
+    api.train(small(tmp_path, text_file, tokenizer_options={"lower": True}))
+    # the same tokenizer option again, and the optimiser's default learning rate said out loud
+    result = api.resume(tmp_path / "m.npz", {"tokenizer_options": {"lower": True}, "lr": 0.002, "steps": 8})
+    assert result.step == 8
+    with pytest.raises(ConfigError, match="tokenizer_options"):
+        api.resume(tmp_path / "m.npz", {"tokenizer_options": {"lower": False}, "steps": 9})
+
+
+def test_max_minutes_counts_this_session_not_earlier_ones(tmp_path, text_file):
+    """A resumed run starts with the time of its earlier sessions (elapsed); a time limit
+    counted from there stopped it at once."""
+    from seqgen.engine.model import Model
+    from seqgen.training.data import make_windows
+    from seqgen.training.trainer import Trainer
+    from seqgen_plugins.chars import CharTokenizer
+
+    tok = CharTokenizer()
+    tok.fit(tok.read(text_file))
+    ids = tok.encode(tok.read(text_file)[0])
+    trainer = Trainer(Model.create("rnn", len(tok.vocab), 8), tok, make_windows("stream", ids, None, 4, 8), None,
+                      TrainOptions(steps=4, eval_every=4, output=tmp_path / "m.npz"))
+    trainer.elapsed = 3600.0  # an hour of earlier sessions
+    assert trainer.run(max_seconds=600) == "done" and trainer.step == 4
+    assert trainer.elapsed > 3600  # the total is still reported
+
+
+@pytest.mark.parametrize("settings, message", [({"optimizer": "adam", "momentum": 0.9}, "momentum"),
+                                                ({"pooling": "mean"}, "pooling"),
+                                                ({"task": "tag", "sample_every": 5}, "sample_every")])
+def test_settings_the_run_would_ignore_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainOptions.parse(settings)
+
+
+def test_sample_checks_its_output_before_sampling_and_refuses_stop_with_no_stop(cli_run, tmp_path):
+    r = cli_run("sample", "--model", "dinos", "-o", tmp_path / "missing" / "s.txt", "--seed", "1")
+    assert r.exit_code == 1 and "does not exist" in r.output and "Traceback" not in r.output
+    r = cli_run("sample", "--model", "dinos", "--stop", "x", "--no-stop")
+    assert r.exit_code == 2 and "not both" in r.output
+
+
+def test_a_config_quiet_must_be_a_boolean(cli_run, tmp_path, text_file):
+    config = tmp_path / "c.toml"
+    config.write_text('quiet = "false"\n')
+    r = cli_run("train", text_file, "--config", config)
+    assert r.exit_code == 2 and "quiet: must be true or false" in r.output

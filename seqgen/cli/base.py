@@ -27,9 +27,12 @@ def _echo_warning(message, category, filename, lineno, file=None, line=None):
     click.echo(f"warning: {message}", err=True)
 
 
+FLAGS = {"tokenizer_options": "-O"}  # fields whose flag is not --field-name
+
+
 def flag(field):
     """The command-line flag of an option field: ``batch_size`` -> ``--batch-size``."""
-    return "--" + field.replace("_", "-")
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def in_flags(error):
@@ -112,11 +115,16 @@ def option_flags(options_cls, skip=(), short=None, choices=None):
         for name, field in reversed(list(options_cls.model_fields.items())):
             if name in skip:
                 continue
+            help_text = field.description or ""
+            if field.annotation is bool:  # a switch: --force, not --force true
+                f = click.option(flag(name), *short.get(name, ()), name, is_flag=True, default=None,
+                                 help=help_text)(f)
+                continue
             kind = click.Choice(choices[name]) if name in choices else _click_type(field.annotation)
             default = field.get_default(call_default_factory=True)
             shown = "" if default is None else f" [default: {default}]"
             f = click.option(flag(name), *short.get(name, ()), name, type=kind, default=None,
-                             help=(field.description or "") + shown)(f)
+                             help=help_text + shown)(f)
         return f
 
     return decorate

@@ -24,7 +24,8 @@ def export(model, output, force):
 @seqgen_command
 def info(model):
     """Architecture, size, tokenizer and training history of MODEL (a checkpoint or a shipped
-    model's name). Losses are mean negative log-likelihoods in nats per token."""
+    model's name). Losses are mean negative log-likelihoods in nats per token (per label for a
+    tagger, per item for a classifier)."""
     from seqgen import api
 
     i = api.inspect(model)
@@ -42,6 +43,7 @@ def info(model):
     click.echo(f"parameters: {i.num_params:,}")
     opts = ", ".join(f"{k}={v!r}" for k, v in tok["options"].items())
     click.echo(f"tokenizer: {tok['name']} ({opts}); vocabulary {tok['vocab_size']}; writes {tok['output']}")
+    unit = {"lm": "token", "tag": "label", "classify": "item"}[c.get("task", "lm")]
     t = i.training
     if not t:
         click.echo("training: none recorded")
@@ -61,9 +63,9 @@ def info(model):
         train = last.get("train_loss") if "interval" in t or o.get("reduction", "mean") == "mean" else None
         parts = [f"step {last['step']}"]
         if train is not None:
-            parts.append(f"train loss {train:.4f} nats/token (mean since the previous evaluation)")
+            parts.append(f"train loss {train:.4f} nats/{unit} (mean since the previous evaluation)")
         if "valid_loss" in last:
-            parts.append(f"valid loss {last['valid_loss']:.4f} nats/token")
+            parts.append(f"valid loss {last['valid_loss']:.4f} nats/{unit}")
         click.echo("last evaluation: " + ", ".join(parts))
     if t.get("best_valid") is not None:
-        click.echo(f"best validation loss: {t['best_valid']:.4f} nats/token")
+        click.echo(f"best validation loss: {t['best_valid']:.4f} nats/{unit}")

@@ -88,6 +88,8 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
     from seqgen.options import SampleOptions
     from seqgen.storage.atomic import write_atomically
 
+    if no_stop and stop is not None:
+        raise click.UsageError("give --stop TEXT or --no-stop, not both")
     fields = dict(model=model_name, n=count, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                   greedy=greedy, beam=beam, prime=prime, prime_midi=prime_midi, unknown=unknown,
                   stop="" if no_stop else stop, seed=seed, include_prime=not no_prime_in_output, tempo=tempo,
@@ -107,6 +109,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
             raise click.BadParameter(f"{output}: is a directory; give a file name", param_hint="-o")
         if Path(output).exists() and not force:
             raise click.BadParameter(f"{output}: already exists; use --force to overwrite", param_hint="-o")
+        api.check_writable(Path(output), "output")  # before sampling, not after
     report_seed = options.seed is None and not options.beam and fmt == "text"  # JSON records it
     if options.seed is None and not options.beam:
         options = options.replace(seed=api.fresh_seed())

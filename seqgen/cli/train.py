@@ -30,6 +30,8 @@ def _load_config(ctx, param, value):
         if name in ("option", "options") and isinstance(item, dict):
             name = "tokenizer_options"
         if name in CLI_ONLY:
+            if not isinstance(item, bool):
+                raise click.BadParameter(f"{value}: {key}: must be true or false", ctx=ctx, param=param)
             cli_only[name] = item
             continue
         settings[name] = item

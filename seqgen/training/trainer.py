@@ -101,13 +101,14 @@ class Trainer:
         total = self.total_steps
         restore_handler = self._catch_interrupts()
         self._started = time.perf_counter() - self.elapsed
+        session_start = time.perf_counter()  # max_seconds counts this session, not earlier ones
         try:
             tokens_done, t0 = 0, time.perf_counter()
             while self.step < total:
                 if self._interrupted:
                     self.stop_reason = "interrupted"
                     break
-                if max_seconds is not None and time.perf_counter() - self._started >= max_seconds:
+                if max_seconds is not None and time.perf_counter() - session_start >= max_seconds:
                     self.stop_reason = "time limit"
                     break
                 loss, tokens = self._train_step()
