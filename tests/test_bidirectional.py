@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_kernels import _centred_differences
+from test_kernels import _centred_differences, assert_float32_tracks_float64
 
 from seqgen import Model
 from seqgen.engine import heads
@@ -132,12 +132,7 @@ def test_bidirectional_float32_tracks_float64(cell):
     m32 = Model(ModelConfig(**{**m64.config_dict(), "dtype": "float32"}), m64.params)
     rng = np.random.default_rng(0)
     inputs, targets, state = _task_window(m64, [20, 13, 7, 20], rng)
-    r64 = m64.backprop(inputs, targets, state)
-    r32 = m32.backprop(inputs, targets, state.astype(np.float32))
-    assert r32.loss == pytest.approx(r64.loss, rel=1e-5)
-    for name in r64.grads:
-        scale = np.abs(r64.grads[name]).max() + 1e-12
-        assert np.abs(r32.grads[name] - r64.grads[name]).max() / scale < 1e-3, name
+    assert_float32_tracks_float64(m64, m32, inputs, targets, state)
 
 
 # ---------------------------------------------------------------- PyTorch's bidirectional modules

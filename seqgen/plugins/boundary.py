@@ -64,47 +64,31 @@ def _wrap(owner: type, method: str, kind: str | None, fn):
             return _unreadable(args[0], e)
         return _raised(self, owner, method, e)
 
-    if kind == "text":  # render runs once per streamed token: one type test on the way out
+    def call(self, args, kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except SeqgenError:
+            raise
+        except Exception as e:
+            raise fail(self, e, args) from e
 
-        @functools.wraps(fn)
-        def checked(self, *args, **kwargs):
-            try:
-                out = fn(self, *args, **kwargs)
-            except SeqgenError:
-                raise
-            except Exception as e:
-                raise fail(self, e, args) from e
+    @functools.wraps(fn)
+    def checked(self, *args, **kwargs):
+        out = call(self, args, kwargs)
+        if kind == "text":  # render runs once per streamed token: one type test on the way out
             if not isinstance(out, str):
                 raise _wrong(self, owner, method, out, "a str")
-            return out
-
-    elif kind == "pieces":
-
-        @functools.wraps(fn)
-        def checked(self, *args, **kwargs):
+        elif kind == "pieces":  # checked piece by piece as they are read
             try:
-                pieces = iter(fn(self, *args, **kwargs))
-            except SeqgenError:
-                raise
-            except Exception as e:
+                pieces = iter(out)
+            except TypeError as e:
                 raise fail(self, e, args) from e
             return _checked_pieces(self, owner, pieces, args, fail)
-
-    else:
-
-        @functools.wraps(fn)
-        def checked(self, *args, **kwargs):
-            try:
-                out = fn(self, *args, **kwargs)
-            except SeqgenError:
-                raise
-            except Exception as e:
-                raise fail(self, e, args) from e
-            if kind == "tokens":
-                check_tokens(self, owner, method, out)
-            elif kind == "options" and not (isinstance(out, dict) and all(k in self.write_options for k in out)):
-                raise _wrong(self, owner, method, out, "a dict of its write options")
-            return out
+        elif kind == "tokens":
+            check_tokens(self, owner, method, out)
+        elif kind == "options" and not (isinstance(out, dict) and all(k in self.write_options for k in out)):
+            raise _wrong(self, owner, method, out, "a dict of its write options")
+        return out
 
     checked._seqgen_checked = True
     return checked
