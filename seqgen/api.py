@@ -438,11 +438,12 @@ def _check_task_tokenizer(tok, task):
     from seqgen.plugins.labelled import LabelledTokenizer
 
     if not isinstance(tok, LabelledTokenizer):
-        raise ConfigError(f"task {task} needs a labelled corpus, but tokenizer {tok.name!r} reads no labels: use "
-                          "tokenizer conll (CoNLL columns, for tag) or labelled (label<TAB>text lines, for classify)",
+        raise ConfigError(f"`task` {task} needs a labelled corpus, but `tokenizer` {tok.name!r} reads no labels: "
+                          "use `tokenizer` conll (CoNLL columns, for tag) or labelled (label<TAB>text lines, for "
+                          "classify)",
                           fields=("task", "tokenizer"))
     if tok.task != task:
-        raise ConfigError(f"task {task}: tokenizer {tok.name!r} reads labels for task {tok.task}",
+        raise ConfigError(f"`task` {task}: `tokenizer` {tok.name!r} reads labels for task {tok.task}",
                           fields=("task", "tokenizer"))
 
 
@@ -494,9 +495,8 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
     refused = sorted(k for k in changes
                      if k not in TrainOptions.RESUMABLE and _effective(options, k) != _effective(before, k))
     if refused:
-        was = ", ".join(f"{k}={getattr(before, k)!r}" for k in refused)
-        raise ConfigError(f"{', '.join(refused)}: cannot change when resuming (the run has {was}); "
-                          "start a new run instead", fields=refused)
+        raise ConfigError("; ".join(f"{k}: cannot change when resuming (the run has {getattr(before, k)!r})"
+                                    for k in refused) + "; start a new run instead", fields=refused)
     if options.corpus is None:
         raise ConfigError("corpus: give the corpus to resume on", fields=("corpus",))
     _check_outputs(options)
@@ -523,8 +523,8 @@ def _check_new_checkpoint(options):
     best copy unless ``force`` is set."""
     for path in (Path(options.output), best_path(options.output)):
         if path.exists() and not options.force:
-            raise ConfigError(f"output: {path} exists; continue it with resume, choose another output, or "
-                              "overwrite it with force", fields=("output", "resume", "force"))
+            raise ConfigError(f"output: {path} exists; continue it with `resume`, choose another output, or "
+                              "overwrite it with `force`", fields=("output", "resume", "force"))
 
 
 def _run(model, tok, options, restore, events, save_first=False):

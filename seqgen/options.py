@@ -9,6 +9,7 @@ lists every field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -32,24 +33,30 @@ class Options(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            fields = [str(item["loc"][0]) for item in e.errors() if item["loc"]]
-            raise ConfigError(_describe(e, source), fields=() if source else fields) from None
+            fields = [str(item["loc"][0]) if item["loc"] else _named_field(item["msg"]) for item in e.errors()]
+            raise ConfigError(_describe(e, source), fields=() if source else [f for f in fields if f]) from None
 
     def replace(self, **changes):
         """A validated copy with some fields changed."""
         return type(self).parse({**self.model_dump(), **changes})
 
 
+def _named_field(message):
+    """The field a whole-object check names at the start of its message ("beam: ...")."""
+    match = re.match(r"(?:Value error, )?(\w+):", message)
+    return match.group(1) if match else None
+
+
 def _describe(error: ValidationError, source: str | None) -> str:
     lines = []
     for item in error.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "(options)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown setting"
         elif message.startswith("Value error, "):
             message = message[len("Value error, "):]
-        lines.append(f"{field}: {message}")
+        # a whole-object check (no location) names its field itself: "beam: ..."
+        lines.append(f"{'.'.join(str(p) for p in item['loc'])}: {message}" if item["loc"] else message)
     prefix = f"{source}: " if source else ""
     return prefix + "; ".join(lines)
 
@@ -82,9 +89,9 @@ class SampleOptions(Options):
     @model_validator(mode="after")
     def _n_fits_beam(self):
         if self.beam is not None and self.n > self.beam:
-            raise ValueError(f"cannot return n={self.n} samples from a beam of {self.beam}; use beam >= n")
+            raise ValueError(f"beam: cannot return n={self.n} samples from a beam of {self.beam}; use beam >= n")
         if self.greedy and self.beam is not None:
-            raise ValueError("greedy and beam exclude each other")
+            raise ValueError("greedy: greedy and beam exclude each other")
         return self
 
 
@@ -183,11 +190,11 @@ class TrainOptions(ModelOptions):
     def _no_ignored_settings(self):
         """A setting the run would ignore is a mistake to report, not to drop."""
         if self.momentum and self.optimizer != "sgd":
-            raise ValueError(f"momentum applies to the sgd optimizer only, not {self.optimizer}")
+            raise ValueError(f"momentum: applies to the sgd optimizer only, not {self.optimizer}")
         if self.pooling != "last" and self.task != "classify":
-            raise ValueError("pooling applies to task classify only")
+            raise ValueError("pooling: applies to task classify only")
         if self.sample_every is not None and self.task != "lm":
-            raise ValueError(f"sample_every applies to language models only; a {self.task} model does not generate")
+            raise ValueError(f"sample_every: applies to language models only; a {self.task} model does not generate")
         return self
 
     @property

@@ -27,7 +27,8 @@ def _echo_warning(message, category, filename, lineno, file=None, line=None):
     click.echo(f"warning: {message}", err=True)
 
 
-FLAGS = {"tokenizer_options": "-O"}  # fields whose flag is not --field-name
+# fields whose flag is not --field-name
+FLAGS = {"tokenizer_options": "-O", "n": "-n", "include_prime": "--no-prime-in-output"}
 
 
 def flag(field):
@@ -39,7 +40,12 @@ def in_flags(error):
     """An error's message with the option names it mentions written as flags."""
     message = " ".join(str(error).splitlines())
     for field in getattr(error, "fields", ()):
-        message = re.sub(rf"(?<![\w-]){re.escape(field)}(?![\w-])", flag(field), message)
+        # a one-word name (beam, seed) is also an English word: renamed only where it labels
+        # the message ("beam: ...") or is quoted as a name (`resume`); a snake_case name is
+        # renamed wherever it stands
+        message = message.replace(f"`{field}`", flag(field))
+        end = r"(?![\w-])" if "_" in field else r"(?=:)"
+        message = re.sub(rf"(?<![\w-]){re.escape(field)}{end}", flag(field), message)
     return message
 
 

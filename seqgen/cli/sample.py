@@ -1,23 +1,13 @@
 """`seqgen sample` and `seqgen models`."""
 
-import re
 import sys
 
 import click
 
-from seqgen.cli.base import cli, seqgen_command
+from seqgen.cli.base import cli, in_flags, seqgen_command
 from seqgen.errors import ConfigError
 
 MIDI_SUFFIXES = (".mid", ".midi")
-
-
-def _flag_names(error):
-    """A SampleOptions error ("top_p: ...") in the command's words ("--top-p: ...")."""
-    message = re.sub(r"\b(top_k|top_p|prime_midi|include_prime)\b", lambda m: "--" + m.group(1).replace("_", "-"),
-                     str(error))
-    message = re.sub(r"(^|; )(length|temperature|beam|prime|stop|seed|tempo|program|velocity|unknown):",
-                     r"\1--\2:", message)
-    return re.sub(r"(^|; )n:", r"\1-n:", message)
 
 
 def midi_targets(output, count, force):
@@ -97,7 +87,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
     try:
         options = SampleOptions.parse(fields)
     except ConfigError as e:
-        raise click.UsageError(_flag_names(e)) from None
+        raise click.UsageError(in_flags(e)) from None
     ckpt = api.load(model_name)
     tok = ckpt.tokenizer
     midi = tok.output == "midi"

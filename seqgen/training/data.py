@@ -251,7 +251,7 @@ def split_labelled(items, fraction, seed=0, what="corpus"):
     n_valid = max(1, int(round(len(items) * fraction)))
     if n_valid >= len(items):
         raise CorpusError(f"{what} has {len(items)} item(s): too few to hold out {fraction:.0%} for validation "
-                          "(use valid_fraction 0 or a separate valid corpus)", fields=("valid_fraction", "valid"))
+                          "(use valid_fraction 0 or a separate `valid` corpus)", fields=("valid_fraction", "valid"))
     held_out = set(seeds.generator(seed, "split").permutation(len(items))[:n_valid].tolist())
     return ([item for i, item in enumerate(items) if i not in held_out],
             [item for i, item in enumerate(items) if i in held_out])
