@@ -28,7 +28,7 @@ from seqgen import __version__
 from seqgen.errors import ConfigError, SeqgenError
 from seqgen.generation.batcher import Job, QueueFull, Scheduler
 from seqgen.generation.sampler import generate
-from seqgen.generation.samples import Assembler, draw, fresh_seed, midi_bytes, midi_primer_tokens, plan
+from seqgen.generation.samples import Assembler, draw, fresh_seed, midi_bytes, midi_primer_tokens, plan, with_seed
 from seqgen.options import SampleOptions
 from seqgen.service.errors import (
     ServiceError,
@@ -440,7 +440,7 @@ def create_app(models, limits=None):
             result = await asyncio.wait_for(asyncio.to_thread(draw, options, s.ckpt, prime_tokens),
                                             timeout=limits.request_timeout)
             return _samples_response(s, body, options, result.seed, result.samples)
-        options = options if options.seed is not None else options.replace(seed=fresh_seed())
+        options = with_seed(options)
         p = plan(s.ckpt, options, prime_tokens)
         jobs = submit(s, [p], options, options.seed)
         stream = Stream(app.state, s, jobs, request, started)
