@@ -227,10 +227,11 @@ def experiment_status(out):
 def test_a_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     from seqgen import sweep
 
-    # trials long enough (seconds each) that the kill lands before a second one ends, even
-    # though Ray writes the experiment state a moment after a trial finishes
+    # trials long enough (several seconds each, hidden size 256) that the kill lands before a
+    # second one ends, even though Ray writes the experiment state a moment after a trial finishes
     path = write_sweep(tmp_path / "s.toml", {"concurrency": 1},
-                       {**TINY, "steps": 600, "eval_every": 200}, {"lr": {"grid": [0.02, 0.01, 0.005]}})
+                       {**TINY, "hidden_size": 256, "steps": 600, "eval_every": 200},
+                       {"lr": {"grid": [0.02, 0.01, 0.005]}})
     out = tmp_path / "out"
     driver = subprocess.Popen([sys.executable, "-m", "seqgen", "sweep", str(path), "-o", str(out), "-q"],
                               start_new_session=True, stdout=subprocess.DEVNULL,
