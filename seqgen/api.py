@@ -493,7 +493,8 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
         changes["tokenizer_options"] = {**before.tokenizer_options, **changes["tokenizer_options"]}
     options = before.replace(**changes)
     refused = sorted(k for k in changes
-                     if k not in TrainOptions.RESUMABLE and _effective(options, k) != _effective(before, k))
+                     if (k not in TrainOptions.RESUMABLE or k in _schedule_horizon(before))
+                     and _effective(options, k) != _effective(before, k))
     if refused:
         raise ConfigError("; ".join(f"{k}: cannot change when resuming (the run has {getattr(before, k)!r})"
                                     for k in refused) + "; start a new run instead", fields=refused)
@@ -507,6 +508,12 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
         if source_best.exists():
             checkpoint.copy(source_best, target_best)
     return _run(ckpt.model, ckpt.tokenizer, options, (meta, ckpt.arrays), events, save_first=moved)
+
+
+def _schedule_horizon(options):
+    """Settings that fix the learning rate of every step: the cosine schedule decays over the
+    run's length, so a resumed run must keep it."""
+    return ("steps", "epochs") if options.schedule == "cosine" else ()
 
 
 def _effective(options, field):
