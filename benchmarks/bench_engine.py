@@ -492,7 +492,8 @@ def profile_config(cell, H, L, reps=20):
         def run_kernel():
             used[:] = 0
             sample_steps(s.cell, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, b.state, b.ids, u, used,
-                         b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id, b.done, b.remaining, outk, logpk)
+                         b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id, b.done, b.remaining, outk, logpk,
+                         *b.rule_args())
 
         GH = G * H
         z, za = np.empty((n, GH), np.float32), np.empty((n, GH), np.float32)

@@ -28,7 +28,7 @@ import numpy as np
 
 from seqgen.errors import ConfigError, CorpusError
 from seqgen.plugins.hookspecs import hookimpl
-from seqgen.plugins.tokenizer import Option, Tokenizer, open_regular
+from seqgen.plugins.tokenizer import Option, TokenClasses, Tokenizer, open_regular
 
 END = "<END>"
 STEP = "<STEP>"
@@ -159,6 +159,22 @@ class MidiTokenizer(Tokenizer):
             warnings.warn(f"{path}: {cut} note(s) held over {quarters} quarters cut to {quarters} "
                           "(max_note_quarters)", stacklevel=4)
         return np.unique(np.stack([start, end, spans[:, 3]], axis=1), axis=0)  # identical notes merge
+
+    # -- sampling rules --------------------------------------------------------------------
+
+    def token_classes(self) -> TokenClasses:
+        """Each vocabulary token's pitch ("n60_d4", "p60", "h60": 60; rests and specials: -1)
+        and, for poly, the tokens that close a step (<STEP>, <END>)."""
+        poly = self.config["encoding"] == "poly"
+        pattern = POLY_RE if poly else MELODY_RE
+        pitch = np.full(len(self.vocab), -1, np.int16)
+        for i, tok in enumerate(self.vocab):
+            m = pattern.fullmatch(tok)
+            number = m and (m[2] if poly else m[1])
+            if number and int(number) <= 127:
+                pitch[i] = int(number)
+        step_end = np.array([tok in (STEP, END) for tok in self.vocab], dtype=bool) if poly else None
+        return TokenClasses(pitch, step_end)
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -85,6 +85,20 @@ class SampleOptions(Options):
                                 description="MIDI: beats per minute (default: the primer's, else 120)")
     program: int = Field(0, ge=0, le=127, description="MIDI: General MIDI instrument")
     velocity: int = Field(80, ge=1, le=127, description="MIDI: note velocity")
+    repetition_penalty: float = Field(
+        1.0, ge=1, le=100, description="divide the positive logits of tokens seen in the last repetition_window "
+                                      "tokens by this, multiply the negative ones (CTRL's penalty; 1: off)")
+    repetition_window: int = Field(0, ge=0, le=MAX_LENGTH,
+                                   description="tokens the repetition penalty looks back (0: the whole sample, primer "
+                                               "included)")
+    no_repeat_ngram: int = Field(0, ge=0, le=1000, description="never complete an n-gram of this many tokens that the "
+                                                               "sample (primer included) already holds (0: off)")
+    max_polyphony: int | None = Field(None, ge=1, le=128,
+                                      description="MIDI (poly encoding): at most this many notes sound per step")
+    min_pitch: int | None = Field(None, ge=0, le=127, description="MIDI: no note below this pitch (60 = middle C)")
+    max_pitch: int | None = Field(None, ge=0, le=127, description="MIDI: no note above this pitch")
+
+    RULES: ClassVar[tuple] = ("repetition_penalty", "no_repeat_ngram", "max_polyphony", "min_pitch", "max_pitch")
 
     @model_validator(mode="after")
     def _n_fits_beam(self):
@@ -92,6 +106,12 @@ class SampleOptions(Options):
             raise ValueError(f"beam: cannot return n={self.n} samples from a beam of {self.beam}; use beam >= n")
         if self.greedy and self.beam is not None:
             raise ValueError("greedy: greedy and beam exclude each other")
+        if self.beam is not None:
+            for name in self.RULES:
+                if getattr(self, name) not in (None, 0, 1.0):
+                    raise ValueError(f"{name}: applies to sampling and greedy, not to beam search")
+        if self.min_pitch is not None and self.max_pitch is not None and self.min_pitch > self.max_pitch:
+            raise ValueError(f"min_pitch: must not be above the maximum pitch ({self.min_pitch} > {self.max_pitch})")
         return self
 
 

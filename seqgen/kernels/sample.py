@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from seqgen._numba import jit
+from seqgen.kernels.constraints import apply_rules, log_prob, notes_after
 from seqgen.kernels.gru import gru_gates
 from seqgen.kernels.loss import embed
 from seqgen.kernels.lstm import lstm_gates
@@ -186,7 +187,8 @@ def _choose(row, u, inv_temperature, top_k, top_p, greedy, order, weights):
 
 @jit
 def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms, used,
-                 inv_temperature, top_k, top_p, greedy, stop_id, done, remaining, out, out_logp):
+                 inv_temperature, top_k, top_p, greedy, stop_id, done, remaining, out, out_logp,
+                 ruled, classes, max_notes, step_notes, penalty, window, ngram, history, hist_len):
     """Generate up to K tokens for N streams, each with its own sampling parameters.
 
     WaxT0 (V, G·n_a); WxT (L−1, n_a, G·n_a); WaaT (L, n_a, G·n_a); ba (L, G·n_a); bn (L, n_a);
@@ -198,6 +200,12 @@ def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms,
     each stream may still draw (decremented in place; 0 finishes it too); out (K, N) int32
     receives tokens, -1 once done; out_logp (K, N) float64 each token's log-probability under
     the untempered model. Returns the number of steps taken.
+
+    Streams where ruled (N,) bool is set are sampled under their rules (kernels/constraints.py):
+    classes (N, V) uint8; max_notes (N,) int64 (0: no cap) and step_notes (N,) int64 (advanced
+    in place); penalty (N,) float64; window, ngram (N,) int64; history (N, C') int32 with
+    hist_len (N,) int64 entries used: each drawn token is appended (C' must have room for K
+    more). Their log-probabilities are still those of the model without the rules.
     """
     N = ids.shape[0]
     H = state.shape[3]
@@ -212,6 +220,9 @@ def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms,
     logits = np.empty((N, V), dtype=WaaT.dtype)
     order = np.empty(V, dtype=np.int64)
     weights = np.empty(V, dtype=np.float64)
+    adjusted = np.empty(V, dtype=WaaT.dtype)
+    mark = np.zeros(V, dtype=np.int64)
+    tick = np.zeros(1, dtype=np.int64)
     for k in range(out.shape[0]):
         all_done = True
         for n in range(N):
@@ -232,8 +243,18 @@ def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms,
                 continue
             row = logits[n]
             row += by
-            token, lp = _choose(row, uniforms[n, used[n]], inv_temperature[n], top_k[n], top_p[n], greedy[n],
-                                order, weights)
+            if ruled[n]:
+                apply_rules(row, adjusted, classes[n], max_notes[n], step_notes[n], penalty[n], window[n], ngram[n],
+                            history[n], hist_len[n], mark, tick)
+                token, lp = _choose(adjusted, uniforms[n, used[n]], inv_temperature[n], top_k[n], top_p[n],
+                                    greedy[n], order, weights)
+                lp = log_prob(row, token)
+                step_notes[n] = notes_after(token, classes[n], step_notes[n])
+                history[n, hist_len[n]] = token
+                hist_len[n] += 1
+            else:
+                token, lp = _choose(row, uniforms[n, used[n]], inv_temperature[n], top_k[n], top_p[n], greedy[n],
+                                    order, weights)
             used[n] += 1
             remaining[n] -= 1
             out[k, n] = token

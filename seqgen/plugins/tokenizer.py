@@ -215,6 +215,20 @@ def corpus_files(path: str | Path, suffixes: tuple[str, ...] = ()) -> list[Path]
     return files
 
 
+@dataclass(frozen=True)
+class TokenClasses:
+    """What a tokenizer tells the sampler about its vocabulary, for the note rules of sampling
+    (``min_pitch``/``max_pitch``, ``max_polyphony``). Arrays are indexed by token id.
+
+    pitch: (V,) integers, the MIDI pitch (0-127) a token sounds, -1 for a token that sounds
+    none (a rest, <STEP>, <END>). step_end: (V,) bools, the tokens that close a time step
+    (poly's <STEP> and <END>): the notes between two of them sound together; None when the
+    encoding has no steps of several notes (melody: one token, one note)."""
+
+    pitch: np.ndarray
+    step_end: np.ndarray | None = None
+
+
 class Tokenizer(ABC):
     """Base class of all tokenizers (see docs/tokenizers.md).
 
@@ -328,6 +342,11 @@ class Tokenizer(ABC):
         (e.g. the primer's tempo for midi), to be overridden by options given explicitly.
         The base class has none."""
         return {}
+
+    def token_classes(self) -> TokenClasses | None:
+        """The classes of the fitted vocabulary's tokens (`TokenClasses`), or None when its
+        tokens are not notes, so the note rules of sampling do not apply. The base class: None."""
+        return None
 
     # -- vocabulary ------------------------------------------------------------------------
 
