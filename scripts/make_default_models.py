@@ -103,11 +103,11 @@ def render_docs():
     catalog = json.loads((MODELS / "catalog.json").read_text())
     rows = ["| name | what | architecture | parameters | file | validation loss (nats/token) | at step "
             "| training minutes |", "|---|---|---|---:|---:|---:|---:|---:|"]
-    for name, (description, command) in RECIPES.items():
+    for name, (description, _) in RECIPES.items():
         entry, path = catalog[name], MODELS / f"{name}.npz"
-        model = checkpoint.load(path).model
-        c = model.config
-        options = (checkpoint.load(path).summary or {}).get("options", {})
+        shipped = checkpoint.load(path)
+        model, c = shipped.model, shipped.model.config
+        options = (shipped.summary or {}).get("options", {})
         regularised = ", ".join(f"{k.replace('_', ' ')} {options[k]:g}" for k in ("dropout", "dropout_output",
                                                                                   "weight_decay") if options.get(k))
         arch = f"{ARCHITECTURE[c.cell]} {c.num_layers} × {c.hidden_size}" + (f", {regularised}" if regularised else "")
@@ -116,7 +116,7 @@ def render_docs():
                     f"{_size(path.stat().st_size)} | {entry['valid_loss']:.4f} | {entry['step']:,} | "
                     f"{entry.get('minutes', '—')} |")
     recipes = ["```bash"]
-    for name, (description, command) in RECIPES.items():
+    for _, command in RECIPES.values():
         recipes += [_wrapped(command), ""]
     recipes[-1] = "```"
     return "\n".join([BEGIN, "", *rows, "", "Recipes (`seqgen train` commands, run from the repository root):", "",
