@@ -424,7 +424,8 @@ def train(options: TrainOptions, events: TrainEvents | None = None) -> TrainResu
     tok = get_tokenizer(options.tokenizer)(**options.tokenizer_options)
     if options.task != "lm":
         return _train_task(tok, options, events)
-    documents = itertools.chain(tok.iter_documents(options.corpus),
+    # augment: the vocabulary must hold the augmented training items' tokens (_run augments them)
+    documents = itertools.chain(tok.augment(tok.iter_documents(options.corpus)),
                                 tok.iter_documents(options.valid) if options.valid else ())
     tok.fit(documents)
     m = options.model_options
@@ -528,7 +529,7 @@ def _check_new_checkpoint(options):
 
 
 def _run(model, tok, options, restore, events, save_first=False):
-    from seqgen.training.data import encode_corpus, evaluation_windows, make_windows, split_validation
+    from seqgen.training.data import augment_training, encode_corpus, evaluation_windows, make_windows, split_validation
     from seqgen.training.trainer import Trainer, best_path
 
     events = events or TrainEvents()
@@ -543,6 +544,7 @@ def _run(model, tok, options, restore, events, save_first=False):
         else:
             train_data, valid_data = split_validation(ids, sep_id, o.mode, o.valid_fraction, o.seed,
                                                       what=str(o.corpus))
+        train_data = augment_training(tok, train_data, sep_id, o.mode)  # training items only
         train_windows = make_windows(o.mode, train_data, sep_id, o.batch_size, o.seq_length, o.seed,
                                      what=str(o.corpus))
         valid_windows = None
