@@ -480,7 +480,9 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
     stored = {k: v for k, v in (meta.get("options") or {}).items() if k in TrainOptions.model_fields}
     c = ckpt.model.config
     stored.update(cell=c.cell, hidden_size=c.hidden_size, layers=c.num_layers, dtype=c.dtype,
-                  tokenizer=ckpt.tokenizer.name, tokenizer_options=dict(ckpt.tokenizer.config))
+                  tokenizer=ckpt.tokenizer.name,
+                  # an option left unset (None, e.g. midi's track) is its default: not a value to give again
+                  tokenizer_options={k: v for k, v in ckpt.tokenizer.config.items() if v is not None})
     if c.task != "lm":
         stored.update(task=c.task, bidirectional=c.bidirectional, pooling=c.pooling)
     stored.setdefault("corpus", meta.get("corpus"))
