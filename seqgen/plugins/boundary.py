@@ -24,11 +24,13 @@ TRACE_ENV = "SEQGEN_TRACE_PLUGINS"
 _TRUE = {"1", "true", "yes", "on"}
 
 # method -> what it must return: "tokens" (a list of str), "text" (a str), "pieces" (an
-# iterable of token lists), "options" (a dict of the write options), "classes" (None or a
-# TokenClasses that fits the vocabulary) or None (anything; only exceptions are translated)
+# iterable of token lists, checked as they are taken), "options" (a dict of the write options),
+# "classes" (None or a TokenClasses that fits the vocabulary) or None (anything; only exceptions
+# are translated)
 CHECKED = {
     "read_file": "tokens",
     "read_file_pieces": "pieces",
+    "augment": "pieces",
     "read_prime": "tokens",
     "parse_prime": "tokens",
     "select_vocab": "tokens",
@@ -86,7 +88,7 @@ def _wrap(owner: type, method: str, kind: str | None, fn):
                 pieces = iter(out)
             except TypeError as e:
                 raise fail(self, e, args) from e
-            return _checked_pieces(self, owner, pieces, args, fail)
+            return _checked_pieces(self, owner, method, pieces, args, fail)
         elif kind == "tokens":
             check_tokens(self, owner, method, out)
         elif kind == "options" and not (isinstance(out, dict) and all(k in self.write_options for k in out)):
@@ -99,7 +101,7 @@ def _wrap(owner: type, method: str, kind: str | None, fn):
     return checked
 
 
-def _checked_pieces(self, owner, pieces, args, fail):
+def _checked_pieces(self, owner, method, pieces, args, fail):
     while True:
         try:
             piece = next(pieces)
@@ -109,7 +111,7 @@ def _checked_pieces(self, owner, pieces, args, fail):
             raise
         except Exception as e:
             raise fail(self, e, args) from e
-        check_tokens(self, owner, "read_file_pieces", piece)
+        check_tokens(self, owner, method, piece)
         yield piece
 
 

@@ -348,6 +348,22 @@ class Tokenizer(ABC):
         tokens are not notes, so the note rules of sampling do not apply. The base class: None."""
         return None
 
+    # -- augmentation ----------------------------------------------------------------------
+
+    def augment(self, documents: Iterable[list[str]]) -> Iterable[list[str]]:
+        """Training documents (items, each ending with the separator) -> the documents to train
+        on: them and any altered copies (e.g. midi's transpositions). Training calls it on the
+        training items only, never on validation data, and on the whole corpus before fitting
+        the vocabulary, so the copies of a subset of it must only hold tokens its copies of the
+        whole corpus hold. Deterministic. The default trains on the documents as they are."""
+        return documents
+
+    @property
+    def augments(self) -> bool:
+        """Whether `augment` may change the training data (with these options); when False,
+        training skips the pass that decodes, augments and re-encodes the training ids."""
+        return type(self).augment is not Tokenizer.augment
+
     # -- vocabulary ------------------------------------------------------------------------
 
     def fit(self, documents: Iterable[list[str]]) -> None:
