@@ -3,6 +3,7 @@
     python scripts/make_default_models.py            # all of them
     python scripts/make_default_models.py dinos      # some of them
     python scripts/make_default_models.py --docs     # only rewrite docs/models.md's tables
+    python scripts/make_default_models.py --export-only NAME   # ship a run of the recipe made earlier
 
 Each recipe is one `seqgen train` command (RECIPES below); the best checkpoint by validation
 loss is exported without its training state into seqgen/models/NAME.npz, and
@@ -36,18 +37,18 @@ RECIPES = {
         "--seed 0 -o build/models/dinos.npz",
     ),
     "chorale": (
-        "Bach chorale melodies (soprano line, 16th-note grid): LSTM (1 x 128); writes .mid files",
+        "Bach chorale melodies (soprano line, 16th-note grid), trained transposed into every key that fits: LSTM (1 x 128); writes .mid files",
         "seqgen train corpora/jsb-chorales/melody/train --valid corpora/jsb-chorales/melody/valid -t midi "
-        "--mode items --cell lstm --hidden-size 128 --dropout 0 --batch-size 16 --seq-length 64 --lr 0.003 "
-        "--clip-norm 5 --clip-value 0 --epochs 60 --eval-every 25 --patience 12 --seed 0 "
+        "-O transpose all --mode items --cell lstm --hidden-size 128 --batch-size 16 --seq-length 64 --lr 0.003 "
+        "--clip-norm 5 --clip-value 0 --epochs 20 --eval-every 50 --patience 12 --seed 0 "
         "-o build/models/chorale.npz",
     ),
     "chorale-satb": (
-        "Bach chorales in four voices (polyphonic chord-step encoding, 16th-note grid): LSTM (1 x 128)",
+        "Bach chorales in four voices (polyphonic chord-step encoding, 16th-note grid), trained transposed into every key that fits: LSTM (1 x 128)",
         "seqgen train corpora/jsb-chorales/satb/train --valid corpora/jsb-chorales/satb/valid -t midi "
-        "-O encoding poly --mode items --cell lstm --hidden-size 128 --batch-size 16 --seq-length 128 --lr 0.003 "
-        "--clip-norm 5 --clip-value 0 --epochs 30 --eval-every 50 --patience 8 --seed 0 "
-        "-o build/models/chorale-satb.npz",
+        "-O encoding poly -O transpose all --mode items --cell lstm --hidden-size 128 --batch-size 16 "
+        "--seq-length 128 --lr 0.003 --clip-norm 5 --clip-value 0 --epochs 8 --eval-every 100 --patience 25 "
+        "--seed 0 -o build/models/chorale-satb.npz",
     ),
 }
 
@@ -65,22 +66,24 @@ def best_valid(path):
         str(path)], cwd=ROOT, check=True, capture_output=True, text=True).stdout)
 
 
-def main(names):
+def main(names, train=True):
     BUILD.mkdir(parents=True, exist_ok=True)
     catalog_path = MODELS / "catalog.json"
     catalog = json.loads(catalog_path.read_text()) if catalog_path.exists() else {}
     for name in names or RECIPES:
         description, command = RECIPES[name]
-        print(f"$ {command}", flush=True)
         seqgen = [sys.executable, "-m", "seqgen"]  # the seqgen of this Python, whatever PATH says
-        subprocess.run(seqgen + shlex.split(command)[1:], cwd=ROOT, check=True)
+        if train:
+            print(f"$ {command}", flush=True)
+            subprocess.run(seqgen + shlex.split(command)[1:] + ["--force"], cwd=ROOT, check=True)  # a fresh run
         best = BUILD / f"{name}.best.npz"
         subprocess.run(seqgen + ["export", "--force", str(best), str(MODELS / f"{name}.npz")], cwd=ROOT, check=True)
         catalog[name] = {"file": f"{name}.npz", "description": description, "recipe": command,
                          **best_valid(MODELS / f"{name}.npz")}
         if name in FLOAT64_CHECKS:
             steps, out = FLOAT64_CHECKS[name], BUILD / f"{name}-float64.npz"
-            args = shlex.split(command)[1:] + ["--dtype", "float64", "--steps", str(steps), "-o", str(out), "-q"]
+            args = shlex.split(command)[1:] + ["--dtype", "float64", "--steps", str(steps), "-o", str(out), "-q",
+                                               "--force"]
             subprocess.run(seqgen + args, cwd=ROOT, check=True)
             catalog[name]["float64_check"] = {"steps": steps, "valid_loss": best_valid(out)["valid_loss"]}
         ordered = {k: catalog[k] for k in RECIPES if k in catalog}
@@ -144,6 +147,9 @@ def write_docs():
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--docs"]:
+        write_docs()
+    elif sys.argv[1:2] == ["--export-only"]:  # ship build/models/NAME.best.npz, trained by its recipe before
+        main(sys.argv[2:], train=False)
         write_docs()
     else:
         main(sys.argv[1:])
