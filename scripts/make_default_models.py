@@ -37,14 +37,16 @@ RECIPES = {
         "--seed 0 -o build/models/dinos.npz",
     ),
     "chorale": (
-        "Bach chorale melodies (soprano line, 16th-note grid), trained transposed into every key that fits: LSTM (1 x 128); writes .mid files",
+        "Bach chorale melodies (soprano line, 16th-note grid), trained transposed into every key that fits: "
+        "LSTM (1 x 128); writes .mid files",
         "seqgen train corpora/jsb-chorales/melody/train --valid corpora/jsb-chorales/melody/valid -t midi "
         "-O transpose all --mode items --cell lstm --hidden-size 128 --batch-size 16 --seq-length 64 --lr 0.003 "
         "--clip-norm 5 --clip-value 0 --epochs 20 --eval-every 50 --patience 12 --seed 0 "
         "-o build/models/chorale.npz",
     ),
     "chorale-satb": (
-        "Bach chorales in four voices (polyphonic chord-step encoding, 16th-note grid), trained transposed into every key that fits: LSTM (1 x 128)",
+        "Bach chorales in four voices (polyphonic chord-step encoding, 16th-note grid), trained transposed into "
+        "every key that fits: LSTM (1 x 128)",
         "seqgen train corpora/jsb-chorales/satb/train --valid corpora/jsb-chorales/satb/valid -t midi "
         "-O encoding poly -O transpose all --mode items --cell lstm --hidden-size 128 --batch-size 16 "
         "--seq-length 128 --lr 0.003 --clip-norm 5 --clip-value 0 --epochs 8 --eval-every 100 --patience 25 "
