@@ -1,8 +1,9 @@
 """The one-to-many sampler: N streams advance together, each sampled token is the next input.
 
-One kernel for all cells (``cell``: 0 rnn, 1 lstm, 2 gru) so sampling loads one compiled function.
-Per step: per layer one (N, n_x) × (n_x, G·n_a) and one (N, n_a) × (n_a, G·n_a) product, the
-cell's gate kernel, then the output product and the choice of the next token for each stream.
+One source, one compiled kernel per cell (0 rnn, 1 lstm, 2 gru) and per use of top-k / top-p
+(``sampler_kernel``): sampling compiles, caches and loads only the variant it runs. Per step: per
+layer one (N, n_x) × (n_x, G·n_a) and one (N, n_a) × (n_a, G·n_a) product, the cell's gate
+kernel, then the output product and the choice of the next token for each stream.
 
 Every sampling parameter is per stream ((N,) arrays), so streams of different requests share one
 step. The products are ``rows_dot``, not BLAS: a BLAS product's float32 row i depends on how many
@@ -11,6 +12,7 @@ rows the batch has (gemv for one row, other gemm tails for others), which change
 """
 
 import math
+import threading
 
 import numpy as np
 
@@ -332,6 +334,7 @@ def _build(cell, truncate):
 
 
 _KERNELS = {}
+_KERNELS_LOCK = threading.Lock()  # one dispatcher per variant, so concurrent first calls compile it once
 
 
 def sampler_kernel(cell, truncate):
@@ -351,6 +354,7 @@ def sampler_kernel(cell, truncate):
     the untempered model. Returns the number of steps taken.
     """
     key = int(cell), bool(truncate)
-    if key not in _KERNELS:
-        _KERNELS[key] = _build(*key)
-    return _KERNELS[key]
+    with _KERNELS_LOCK:
+        if key not in _KERNELS:
+            _KERNELS[key] = _build(*key)
+        return _KERNELS[key]
