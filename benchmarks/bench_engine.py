@@ -494,9 +494,9 @@ def profile_config(cell, H, L, reps=20):
 
         def run_kernel():
             used[:] = 0
-            sampler_kernel(s.cell, False)(s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, b.state, b.ids, u, used,
-                                          b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id, b.done,
-                                          b.remaining, outk, logpk)
+            sampler_kernel(s.cell, False, False)(s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, b.state, b.ids, u,
+                                                 used, b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id,
+                                                 b.done, b.remaining, outk, logpk, *b.rule_args())
 
         GH = G * H
         z, za = np.empty((n, GH), np.float32), np.empty((n, GH), np.float32)

@@ -28,7 +28,7 @@ import numpy as np
 
 from seqgen.errors import ConfigError, CorpusError
 from seqgen.plugins.hookspecs import hookimpl
-from seqgen.plugins.tokenizer import Option, Tokenizer, open_regular
+from seqgen.plugins.tokenizer import Option, TokenClasses, Tokenizer, open_regular
 
 END = "<END>"
 STEP = "<STEP>"
@@ -68,6 +68,14 @@ class MidiTokenizer(Tokenizer):
         "max_note_quarters": Option(
             int, 64, "cut notes held longer than this many quarters (with a warning)", min=1
         ),
+        "transpose": Option(
+            str, "none", "train also on copies of each training piece shifted by these semitones: none, all "
+            "(-5..6: all 12 keys) or LOW..HIGH; copies with a note outside pitch_range are dropped"
+        ),
+        "pitch_range": Option(
+            str, None, "LOW..HIGH: the MIDI pitches transposed copies must stay within "
+            "(default: the lowest to the highest pitch of the training pieces)"
+        ),
     }
     write_options = {
         "tempo": Option(float, 120.0, "tempo in beats (quarters) per minute", min=4, max=1000),
@@ -75,6 +83,11 @@ class MidiTokenizer(Tokenizer):
         "velocity": Option(int, 80, "note-on velocity, 1-127", min=1, max=127),
         "ticks_per_beat": Option(int, 480, "MIDI ticks per quarter note", min=1, max=32767),
     }
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self._shifts = _shift_range(self.config["transpose"])
+        self._pitch_range = _pitch_range(self.config["pitch_range"])
 
     @property
     def separator(self) -> str:
@@ -159,6 +172,48 @@ class MidiTokenizer(Tokenizer):
             warnings.warn(f"{path}: {cut} note(s) held over {quarters} quarters cut to {quarters} "
                           "(max_note_quarters)", stacklevel=4)
         return np.unique(np.stack([start, end, spans[:, 3]], axis=1), axis=0)  # identical notes merge
+
+    # -- sampling rules --------------------------------------------------------------------
+
+    def token_classes(self) -> TokenClasses:
+        """Each vocabulary token's pitch ("n60_d4", "p60", "h60": 60; rests and specials: -1)
+        and, for poly, the tokens that close a step (<STEP>, <END>)."""
+        poly = self.config["encoding"] == "poly"
+        pattern = POLY_RE if poly else MELODY_RE
+        pitch = np.full(len(self.vocab), -1, np.int16)
+        for i, tok in enumerate(self.vocab):
+            m = pattern.fullmatch(tok)
+            number = m and (m[2] if poly else m[1])
+            if number and int(number) <= 127:
+                pitch[i] = int(number)
+        step_end = np.array([tok in (STEP, END) for tok in self.vocab], dtype=bool) if poly else None
+        return TokenClasses(pitch, step_end)
+
+    # -- augmentation ----------------------------------------------------------------------
+
+    @property
+    def augments(self) -> bool:
+        return self._shifts != (0, 0)
+
+    def augment(self, documents):
+        """Training pieces -> each piece, then its copies shifted by every semitone of
+        `transpose` in ascending order, except copies with a note outside the pitch range
+        (`pitch_range`, or the lowest to the highest pitch of these pieces): the data grows up
+        to 12-fold for `all`. Durations, rests and steps are unchanged. Every allowed key is
+        used, so nothing is drawn at random."""
+        documents = list(documents)
+        if not self.augments:
+            return documents
+        melody = self.config["encoding"] == "melody"
+        pieces = [_Transposable(doc, melody) for doc in documents]
+        low, high = self._pitch_range or _extent(pieces)
+        out = []
+        for doc, piece in zip(documents, pieces):
+            out.append(doc)
+            if piece.low is not None:
+                out += [piece.shifted(s) for s in range(self._shifts[0], self._shifts[1] + 1)
+                        if s and low <= piece.low + s and piece.high + s <= high]
+        return out
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -503,6 +558,66 @@ def _poly_notes(tokens: list[str]) -> tuple[list[Note], int]:
         t += 1
     notes += [Note(start, t, pitch) for pitch, start in sounding.items()]
     return sorted(notes), skipped
+
+
+# -- transposition ----------------------------------------------------------------------------
+
+ALL_KEYS = (-5, 6)  # `transpose all`: every key once, the original's tritone above it
+RANGE_RE = re.compile(r"\s*([+-]?\d+)\s*\.\.\s*([+-]?\d+)\s*")
+
+
+def _shift_range(text: str) -> tuple[int, int]:
+    """The `transpose` option -> (lowest, highest) shift in semitones; (0, 0) for none."""
+    if text == "none":
+        return (0, 0)
+    if text == "all":
+        return ALL_KEYS
+    m = RANGE_RE.fullmatch(text)
+    if m and -12 <= int(m[1]) <= 0 <= int(m[2]) <= 12:
+        return int(m[1]), int(m[2])
+    raise ConfigError(f"option 'transpose' must be none, all (= -5..6) or LOW..HIGH semitones with "
+                      f"-12 <= LOW <= 0 <= HIGH <= 12, e.g. -3..3; got {text!r}")
+
+
+def _pitch_range(text: str | None) -> tuple[int, int] | None:
+    """The `pitch_range` option -> (lowest, highest) MIDI pitch, or None (from the corpus)."""
+    if text is None:
+        return None
+    m = RANGE_RE.fullmatch(text)
+    if m and 0 <= int(m[1]) <= int(m[2]) <= 127:
+        return int(m[1]), int(m[2])
+    raise ConfigError(f"option 'pitch_range' must be LOW..HIGH MIDI pitches with 0 <= LOW <= HIGH <= 127, "
+                      f"e.g. 36..81; got {text!r}")
+
+
+class _Transposable:
+    """A piece's tokens as codes into its distinct tokens, whose pitches are parsed once, so a
+    shifted copy is one table lookup per token (in numpy), not a parse per token."""
+
+    def __init__(self, tokens: list[str], melody: bool):
+        index: dict[str, int] = {}
+        self.codes = np.fromiter((index.setdefault(t, len(index)) for t in tokens), np.int64, len(tokens))
+        self.parts = []  # per distinct token: (head, pitch, tail), or the token if it has no pitch
+        for tok in index:
+            if melody:  # "n<pitch>_d<steps>"; rests have none
+                m = MELODY_RE.fullmatch(tok)
+                self.parts.append(("n", int(m[1]), f"_d{m[2]}") if m and m[1] is not None else tok)
+            else:  # "p<pitch>", "h<pitch>"; <STEP> has none
+                m = POLY_RE.fullmatch(tok)
+                self.parts.append((m[1], int(m[2]), "") if m else tok)
+        pitches = [p[1] for p in self.parts if isinstance(p, tuple)]
+        self.low, self.high = (min(pitches), max(pitches)) if pitches else (None, None)
+
+    def shifted(self, shift: int) -> list[str]:
+        table = np.array([p if isinstance(p, str) else f"{p[0]}{p[1] + shift}{p[2]}" for p in self.parts],
+                         dtype=object)
+        return table[self.codes].tolist()
+
+
+def _extent(pieces: list[_Transposable]) -> tuple[int, int]:
+    """The lowest and the highest pitch of the pieces: the instrument's range, as the corpus has it."""
+    lows = [p.low for p in pieces if p.low is not None]
+    return (min(lows), max(p.high for p in pieces if p.high is not None)) if lows else (0, 127)
 
 
 @hookimpl

@@ -424,7 +424,8 @@ def train(options: TrainOptions, events: TrainEvents | None = None) -> TrainResu
     tok = get_tokenizer(options.tokenizer)(**options.tokenizer_options)
     if options.task != "lm":
         return _train_task(tok, options, events)
-    documents = itertools.chain(tok.iter_documents(options.corpus),
+    # augment: the vocabulary must hold the augmented training items' tokens (_run augments them)
+    documents = itertools.chain(tok.augment(tok.iter_documents(options.corpus)),
                                 tok.iter_documents(options.valid) if options.valid else ())
     tok.fit(documents)
     m = options.model_options
@@ -479,7 +480,9 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
     stored = {k: v for k, v in (meta.get("options") or {}).items() if k in TrainOptions.model_fields}
     c = ckpt.model.config
     stored.update(cell=c.cell, hidden_size=c.hidden_size, layers=c.num_layers, dtype=c.dtype,
-                  tokenizer=ckpt.tokenizer.name, tokenizer_options=dict(ckpt.tokenizer.config))
+                  tokenizer=ckpt.tokenizer.name,
+                  # an option left unset (None, e.g. midi's track) is its default: not a value to give again
+                  tokenizer_options={k: v for k, v in ckpt.tokenizer.config.items() if v is not None})
     if c.task != "lm":
         stored.update(task=c.task, bidirectional=c.bidirectional, pooling=c.pooling)
     stored.setdefault("corpus", meta.get("corpus"))
@@ -493,7 +496,8 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
         changes["tokenizer_options"] = {**before.tokenizer_options, **changes["tokenizer_options"]}
     options = before.replace(**changes)
     refused = sorted(k for k in changes
-                     if k not in TrainOptions.RESUMABLE and _effective(options, k) != _effective(before, k))
+                     if (k not in TrainOptions.RESUMABLE or k in _schedule_horizon(before))
+                     and _effective(options, k) != _effective(before, k))
     if refused:
         raise ConfigError("; ".join(f"{k}: cannot change when resuming (the run has {getattr(before, k)!r})"
                                     for k in refused) + "; start a new run instead", fields=refused)
@@ -507,6 +511,12 @@ def resume(checkpoint_path, changes: dict | None = None, events: TrainEvents | N
         if source_best.exists():
             checkpoint.copy(source_best, target_best)
     return _run(ckpt.model, ckpt.tokenizer, options, (meta, ckpt.arrays), events, save_first=moved)
+
+
+def _schedule_horizon(options):
+    """Settings that fix the learning rate of every step: the cosine schedule decays over the
+    run's length, so a resumed run must keep it."""
+    return ("steps", "epochs") if options.schedule == "cosine" else ()
 
 
 def _effective(options, field):
@@ -528,7 +538,7 @@ def _check_new_checkpoint(options):
 
 
 def _run(model, tok, options, restore, events, save_first=False):
-    from seqgen.training.data import encode_corpus, evaluation_windows, make_windows, split_validation
+    from seqgen.training.data import augment_training, encode_corpus, evaluation_windows, make_windows, split_validation
     from seqgen.training.trainer import Trainer, best_path
 
     events = events or TrainEvents()
@@ -543,6 +553,7 @@ def _run(model, tok, options, restore, events, save_first=False):
         else:
             train_data, valid_data = split_validation(ids, sep_id, o.mode, o.valid_fraction, o.seed,
                                                       what=str(o.corpus))
+        train_data = augment_training(tok, train_data, sep_id, o.mode)  # training items only
         train_windows = make_windows(o.mode, train_data, sep_id, o.batch_size, o.seq_length, o.seed,
                                      what=str(o.corpus))
         valid_windows = None

@@ -85,6 +85,20 @@ class SampleOptions(Options):
                                 description="MIDI: beats per minute (default: the primer's, else 120)")
     program: int = Field(0, ge=0, le=127, description="MIDI: General MIDI instrument")
     velocity: int = Field(80, ge=1, le=127, description="MIDI: note velocity")
+    repetition_penalty: float = Field(
+        1.0, ge=1, le=100, description="divide the positive logits of tokens seen in the last repetition_window "
+                                      "tokens by this, multiply the negative ones (CTRL's penalty; 1: off)")
+    repetition_window: int = Field(0, ge=0, le=MAX_LENGTH,
+                                   description="tokens the repetition penalty looks back (0: the whole sample, primer "
+                                               "included)")
+    no_repeat_ngram: int = Field(0, ge=0, le=1000, description="never complete an n-gram of this many tokens that the "
+                                                               "sample (primer included) already holds (0: off)")
+    max_polyphony: int | None = Field(None, ge=1, le=128,
+                                      description="MIDI (poly encoding): at most this many notes sound per step")
+    min_pitch: int | None = Field(None, ge=0, le=127, description="MIDI: no note below this pitch (60 = middle C)")
+    max_pitch: int | None = Field(None, ge=0, le=127, description="MIDI: no note above this pitch")
+
+    RULES: ClassVar[tuple] = ("repetition_penalty", "no_repeat_ngram", "max_polyphony", "min_pitch", "max_pitch")
 
     @model_validator(mode="after")
     def _n_fits_beam(self):
@@ -92,6 +106,12 @@ class SampleOptions(Options):
             raise ValueError(f"beam: cannot return n={self.n} samples from a beam of {self.beam}; use beam >= n")
         if self.greedy and self.beam is not None:
             raise ValueError("greedy: greedy and beam exclude each other")
+        if self.beam is not None:
+            for name in self.RULES:
+                if getattr(self, name) not in (None, 0, 1.0):
+                    raise ValueError(f"{name}: applies to sampling and greedy, not to beam search")
+        if self.min_pitch is not None and self.max_pitch is not None and self.min_pitch > self.max_pitch:
+            raise ValueError(f"min_pitch: must not be above the maximum pitch ({self.min_pitch} > {self.max_pitch})")
         return self
 
 
@@ -109,6 +129,11 @@ class ModelOptions(Options):
     hidden_size: int = Field(128, ge=1, le=65_536, description="units per layer (n_a)")
     layers: int = Field(1, ge=1, le=64, description="stacked recurrent layers")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout between stacked layers")
+    dropout_output: float = Field(0.0, ge=0, lt=1,
+                                  description="dropout on the top layer's output, before the output layer")
+    dropout_masks: Literal["step", "sequence"] = Field(
+        "step", description="step: a new dropout mask at every step; sequence: one mask per sequence and window, "
+                            "the same at every step (Gal & Ghahramani's variational dropout)")
     init: Literal["orthogonal", "small"] = Field("orthogonal", description="initialisation scheme")
     dtype: Literal["float32", "float64"] = Field("float32", description="float type of weights and activations")
     task: Literal["lm", "tag", "classify"] = Field(
@@ -155,8 +180,16 @@ class TrainOptions(ModelOptions):
     lr: float | None = Field(None, gt=0, allow_inf_nan=False,
                              description="learning rate (default: sgd/adagrad 0.01, rmsprop/adam 0.002)")
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
-    decay: float = Field(1.0, gt=0, le=1, description="learning-rate decay factor per --decay-every steps")
-    decay_every: int = Field(1000, ge=1, le=_BIG, description="steps per learning-rate decay")
+    schedule: Literal["exponential", "cosine"] = Field(
+        "exponential", description="learning rate over the run: exponential (decay per decay_every steps) or cosine "
+                                   "(from lr down to min_lr at the last step)")
+    decay: float = Field(1.0, gt=0, le=1,
+                         description="exponential schedule: learning-rate factor per decay_every steps")
+    decay_every: int = Field(1000, ge=1, le=_BIG, description="exponential schedule: steps per learning-rate decay")
+    min_lr: float = Field(0.0, ge=0, allow_inf_nan=False, description="cosine schedule: the learning rate at the end")
+    warmup: int = Field(0, ge=0, le=_BIG, description="steps over which the learning rate rises linearly to lr")
+    weight_decay: float = Field(0.0, ge=0, lt=1,
+                                description="decoupled weight decay of the weight matrices (AdamW's), per unit of lr")
     clip_value: float = Field(5.0, ge=0, allow_inf_nan=False,
                               description="clip each gradient element to [-c, c]; 0 turns it off")
     clip_norm: float | None = Field(None, gt=0, allow_inf_nan=False, description="clip the global gradient norm")
@@ -193,6 +226,16 @@ class TrainOptions(ModelOptions):
             raise ValueError(f"momentum: applies to the sgd optimizer only, not {self.optimizer}")
         if self.pooling != "last" and self.task != "classify":
             raise ValueError("pooling: applies to task classify only")
+        if self.schedule != "exponential" and self.decay != 1.0:
+            raise ValueError("decay: applies to the exponential schedule only")
+        if self.schedule != "cosine" and self.min_lr:
+            raise ValueError("min_lr: applies to the cosine schedule only")
+        if self.lr is not None and self.min_lr > self.lr:
+            raise ValueError(f"min_lr: must not exceed lr ({self.lr})")
+        if self.dropout and self.layers == 1:
+            raise ValueError("dropout: acts between stacked layers; with one layer use dropout_output")
+        if self.dropout_masks != "step" and not (self.dropout or self.dropout_output):
+            raise ValueError("dropout_masks: no dropout is on (set dropout or dropout_output)")
         if self.sample_every is not None and self.task != "lm":
             raise ValueError(f"sample_every: applies to language models only; a {self.task} model does not generate")
         return self

@@ -110,6 +110,37 @@ def test_resume_refuses_changed_settings_instead_of_dropping_them(tmp_path, text
     assert r.exit_code == 1 and "--hidden-size: cannot change when resuming" in r.output
 
 
+def test_a_cosine_run_resumes_exactly_but_keeps_its_length(tmp_path, text_file):
+    """The cosine schedule decays over the run's steps: an interrupted run resumes bit for bit;
+    changing its length would change every later learning rate, so that is refused."""
+    settings = dict(layers=2, dropout=0.2, dropout_output=0.3, dropout_masks="sequence", weight_decay=0.1,
+                    schedule="cosine", warmup=3, min_lr=1e-4, steps=12)
+    api.train(small(tmp_path, text_file, **settings))
+    whole = checkpoint.load(tmp_path / "m.npz")
+    class StopAt5(api.TrainEvents):
+        def on_step(self, trainer, loss, tokens):
+            trainer._interrupted = trainer.step == 5  # what Ctrl-C does
+
+    api.train(small(tmp_path, text_file, output=tmp_path / "part.npz", **settings), StopAt5())
+    assert checkpoint.load(tmp_path / "part.npz").training["step"] == 5
+    with pytest.raises(ConfigError, match="steps: cannot change when resuming"):
+        api.resume(tmp_path / "part.npz", {"steps": 20})
+    api.resume(tmp_path / "part.npz")
+    resumed = checkpoint.load(tmp_path / "part.npz")
+    for name, value in whole.model.params.items():
+        np.testing.assert_array_equal(resumed.model.params[name], value, err_msg=name)
+    losses = [[(r["step"], r["valid_loss"], r["grad_norm"]) for r in c.training["history"]] for c in (whole, resumed)]
+    assert losses[0] == losses[1]
+
+
+def test_evaluations_log_the_gradient_norm_before_clipping(tmp_path, text_file):
+    api.train(small(tmp_path, text_file, clip_norm=1e-3, steps=8, eval_every=4))
+    history = checkpoint.load(tmp_path / "m.npz").training["history"]
+    assert len(history) == 2
+    for record in history:  # far above the clipping threshold: the norm is taken before clipping
+        assert 1e-3 < record["grad_norm"] <= record["grad_norm_max"]
+
+
 def test_outputs_are_checked_before_any_training(tmp_path, text_file, cli_run, monkeypatch):
     from seqgen.training.trainer import Trainer
 
@@ -310,7 +341,11 @@ def test_max_minutes_counts_this_session_not_earlier_ones(tmp_path, text_file):
 
 @pytest.mark.parametrize("settings, message", [({"optimizer": "adam", "momentum": 0.9}, "momentum"),
                                                 ({"pooling": "mean"}, "pooling"),
-                                                ({"task": "tag", "sample_every": 5}, "sample_every")])
+                                                ({"task": "tag", "sample_every": 5}, "sample_every"),
+                                                ({"schedule": "cosine", "decay": 0.9}, "decay"),
+                                                ({"min_lr": 1e-4}, "min_lr"),
+                                                ({"dropout": 0.2}, "dropout"),
+                                                ({"layers": 2, "dropout_masks": "sequence"}, "dropout_masks")])
 def test_settings_the_run_would_ignore_are_refused(settings, message):
     with pytest.raises(ConfigError, match=message):
         TrainOptions.parse(settings)

@@ -32,3 +32,26 @@ def test_every_option_of_eval_has_help(cli_run):
     for flag in ("--batch-size", "--seq-length"):
         line = next(line for line in r.output.splitlines() if line.strip().startswith(flag))
         assert len(line.split(maxsplit=2)) == 3, line  # flag, metavar, help text
+
+
+def _models_script():
+    spec = importlib.util.spec_from_file_location("make_default_models", ROOT / "scripts" / "make_default_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_models_doc_tables_are_generated_from_the_recipes_and_the_catalog():
+    script = _models_script()
+    doc = (ROOT / "docs" / "models.md").read_text()
+    assert script.render_docs() in doc, "docs/models.md is stale: run python scripts/make_default_models.py --docs"
+
+
+def test_every_shipped_model_was_made_by_the_recipe_the_docs_show():
+    import json
+
+    script = _models_script()
+    catalog = json.loads((ROOT / "seqgen" / "models" / "catalog.json").read_text())
+    assert set(catalog) == set(script.RECIPES)
+    for name, (_, command) in script.RECIPES.items():
+        assert catalog[name]["recipe"] == command, name

@@ -139,3 +139,51 @@ def test_params_must_match_config():
     del params["by"]
     with pytest.raises(SeqgenError, match="missing"):
         Model(m.config, params)
+
+
+@pytest.mark.parametrize("masks", ["step", "sequence"])
+@pytest.mark.parametrize("task", ["lm", "classify"])
+def test_dropout_gradients_match_finite_differences(masks, task):
+    """Between-layer and output dropout, per-step and per-sequence masks: the same masks are drawn
+    for every call (a fresh generator with one seed), so the loss is a fixed function to check."""
+    labels = ("a", "b", "c") if task == "classify" else ()
+    m = Model.create("gru", 7, 5, 2, seed=1, dtype="float64", task=task, labels=labels)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 7, (6, 3))
+    y = rng.integers(0, 3, (6, 3)) if task == "classify" else rng.integers(0, 7, (6, 3))
+
+    def run():
+        return m.backprop(x, y, None, 0.3, np.random.default_rng(4), dropout_output=0.4, dropout_masks=masks)
+
+    result = run()
+    assert result.loss != m.backprop(x, y).loss
+    for name, p in m.params.items():
+        g = result.grads[name]
+        i = np.unravel_index(np.argmax(np.abs(g)), g.shape)
+        old = p[i]
+        p[i] = old + 1e-6
+        up = run().loss
+        p[i] = old - 1e-6
+        down = run().loss
+        p[i] = old
+        assert (up - down) / 2e-6 == pytest.approx(g[i], rel=1e-5, abs=1e-8), name
+
+
+def test_sequence_masks_are_the_same_at_every_step_and_output_masks_leave_lower_draws_alone():
+    m = Model.create("lstm", 6, 8, 3, seed=0)
+    steps = m._dropout_masks((5, 4), 0.5, 0.0, "step", np.random.default_rng(3))
+    with_output = m._dropout_masks((5, 4), 0.5, 0.2, "step", np.random.default_rng(3))
+    assert len(steps) == 3 and steps[2] is None and with_output[2].shape == (5, 4, 8)
+    for a, b in zip(steps[:2], with_output[:2]):
+        np.testing.assert_array_equal(a, b)  # recipes without output dropout draw what they always drew
+    seq = m._dropout_masks((5, 4), 0.5, 0.2, "sequence", np.random.default_rng(3))
+    assert all(mask.shape == (1, 4, 8) for mask in seq)
+    assert set(np.unique(seq[0])) == {0.0, 2.0}  # inverted dropout: kept units scaled by 1 / keep
+
+
+def test_output_dropout_works_on_one_layer():
+    m = Model.create("rnn", 6, 8, 1, seed=0, dtype="float64")
+    x = np.random.default_rng(0).integers(0, 6, (5, 3))
+    a = m.backprop(x, x, dropout_output=0.5, rng=np.random.default_rng(1)).loss
+    assert a == m.backprop(x, x, dropout_output=0.5, rng=np.random.default_rng(1)).loss
+    assert a != m.backprop(x, x).loss

@@ -142,6 +142,31 @@ def test_raw_sse_text_and_midi_note_events(server):
         assert [e["token"] for e in notes if e["type"] != "end"] == expected.tokens
 
 
+def test_samples_take_the_sampling_rules(server):
+    """The rules travel through the service's batch as through seqgen sample, primer included in
+    the history; a rule the model cannot take is a 400 naming it."""
+    text_rules = {"repetition_penalty": 1.5, "repetition_window": 4, "no_repeat_ngram": 2}
+    note_rules = {"min_pitch": 64, "max_pitch": 72}
+    with server.client() as c:
+        for body in ({"model": "dinos", "seed": 3, "n": 4, "prime": "tyr", **text_rules},
+                     {"model": "chorale", "seed": 3, "n": 3, "length": 80, "format": "json", **note_rules}):
+            r = c.post("/v1/samples", json=body)
+            assert r.status_code == 200, r.text
+            options = {k: v for k, v in body.items() if k not in ("model", "format")}
+            expected = local(body["model"], **options).samples
+            assert [s["text"] for s in r.json()["samples"]] == [s.text for s in expected]
+        assert expected[0].text != local("chorale", seed=3, length=80).samples[0].text  # the rules did something
+        streamed = c.post("/v1/samples", json={"model": "dinos", "seed": 3, "prime": "tyr", "stream": True,
+                                               **text_rules})
+        done = json.loads(list(sse_events(streamed))[-1][1])
+        assert done["samples"][0]["text"] == local("dinos", seed=3, prime="tyr", **text_rules).samples[0].text
+        r = c.post("/v1/samples", json={"model": "dinos", "max_polyphony": 4})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "max_polyphony"
+        assert "MIDI models only" in r.json()["error"]["message"]
+        r = c.post("/v1/samples", json={"model": "dinos", "repetition_penalty": 0.5})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "repetition_penalty"
+
+
 def test_midi_responses_and_primer_bytes(server, tmp_path):
     ckpt = load_model("chorale")
     with server.client() as c:

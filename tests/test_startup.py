@@ -48,5 +48,5 @@ def test_sample_imports_nothing_it_does_not_use(probe):
 @pytest.mark.slow
 def test_sample_compiles_only_the_models_cell_and_no_top_k_sort(probe):
     # the default model is an LSTM, sampled without top-k/top-p: one kernel variant, one cell's gates
-    assert probe["kernels"] == [[1, False]]
+    assert probe["kernels"] == [[1, False, False]]
     assert probe["compiled"] == {"rnn_gates": 0, "lstm_gates": 1, "gru_gates": 0, "sort": 0}

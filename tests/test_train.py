@@ -44,8 +44,13 @@ ITEMS = ["--mode", "items", "--cell", "gru", "--hidden-size", "12", "--batch-siz
          "--eval-every", "4", "-O", "lower", "true", "-q"]
 
 
+# every regulariser and schedule option that keeps state or draws random numbers
+REGULARISED = STREAM + ["--dropout-output", "0.2", "--dropout-masks", "sequence", "--weight-decay", "0.1",
+                        "--warmup", "4", "--decay", "0.9", "--decay-every", "5"]
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "rmsprop", "adam"])
-@pytest.mark.parametrize("args, corpus", [(STREAM, "text_file"), (ITEMS, "names_file")])
+@pytest.mark.parametrize("args, corpus", [(STREAM, "text_file"), (ITEMS, "names_file"), (REGULARISED, "text_file")])
 def test_resume_is_bit_identical(cli_run, tmp_path, request, args, corpus, optimizer):
     corpus = request.getfixturevalue(corpus)
     extra = ["--optimizer", optimizer] + (["--momentum", "0.9"] if optimizer == "sgd" else [])

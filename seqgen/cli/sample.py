@@ -4,8 +4,12 @@ import sys
 
 import click
 
-from seqgen.cli.base import cli, in_flags, seqgen_command
+from seqgen.cli.base import cli, given, in_flags, option_flags, seqgen_command
 from seqgen.errors import ConfigError
+from seqgen.options import SampleOptions
+
+# the sampling rules' flags come from their SampleOptions fields
+RULE_FIELDS = ("repetition_penalty", "repetition_window", "no_repeat_ngram", "max_polyphony", "min_pitch", "max_pitch")
 
 MIDI_SUFFIXES = (".mid", ".midi")
 
@@ -66,16 +70,16 @@ def midi_targets(output, count, force):
 @click.option("--tempo", type=float, help="MIDI: beats per minute (default: the MIDI primer's, else 120).")
 @click.option("--program", type=int, default=0, show_default=True, help="MIDI: instrument (General MIDI, 0-127).")
 @click.option("--velocity", type=int, default=80, show_default=True, help="MIDI: note velocity (1-127).")
+@option_flags(SampleOptions, skip=tuple(set(SampleOptions.model_fields) - set(RULE_FIELDS)))
 @seqgen_command
 def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, prime, prime_midi, unknown, stop,
-           no_stop, seed, output, force, no_prime_in_output, fmt, tempo, program, velocity):
+           no_stop, seed, output, force, no_prime_in_output, fmt, tempo, program, velocity, **rules):
     """Generate samples from a trained model, each token fed back in as the next input."""
     import base64
     import json
     from pathlib import Path
 
     from seqgen import api
-    from seqgen.options import SampleOptions
     from seqgen.storage.atomic import write_atomically
 
     if no_stop and stop is not None:
@@ -83,7 +87,7 @@ def sample(model_name, count, length, temperature, top_k, top_p, greedy, beam, p
     fields = dict(model=model_name, n=count, length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                   greedy=greedy, beam=beam, prime=prime, prime_midi=prime_midi, unknown=unknown,
                   stop="" if no_stop else stop, seed=seed, include_prime=not no_prime_in_output, tempo=tempo,
-                  program=program, velocity=velocity)
+                  program=program, velocity=velocity, **given(rules))
     try:
         options = SampleOptions.parse(fields)
     except ConfigError as e:

@@ -98,8 +98,9 @@ class Progress:
                            f"{self.rate}")
 
     def on_eval(self, trainer, record):
-        if "valid_loss" in record:
-            self.valid = f", valid {record['valid_loss']:.4f}"
+        self.valid = f", valid {record['valid_loss']:.4f}" if "valid_loss" in record else ""
+        if "grad_norm" in record:
+            self.valid += f", grad norm {record['grad_norm']:.3g} (max {record['grad_norm_max']:.3g})"
 
     def on_sample(self, trainer, text):
         click.echo(f"\n--- sample at step {trainer.step} ---\n{text}\n---")

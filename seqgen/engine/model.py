@@ -209,15 +209,16 @@ class Model:
         result = self.backprop(inputs, targets, state)
         return result.loss, result.grads, result.state
 
-    def backprop(self, inputs, targets, state=None, dropout=0.0, rng=None):
+    def backprop(self, inputs, targets, state=None, dropout=0.0, rng=None, dropout_output=0.0, dropout_masks="step"):
         """Forward and backward pass over one window; see ``Backprop``.
 
         inputs, targets: (T, B) ids; targets < 0 are ignored (padding; for classify see
-        seqgen.engine.heads). ``dropout`` (with a numpy Generator ``rng``) drops the outputs of
-        every layer but the top one, as inverted dropout."""
+        seqgen.engine.heads). Inverted dropout, drawn from the numpy Generator ``rng``: ``dropout``
+        on the outputs of every layer but the top one, ``dropout_output`` on the top layer's output;
+        ``dropout_masks`` "step" draws a mask per step, "sequence" one per row of the window."""
         inputs, targets, state = self._check_window(inputs, targets, state)
         lengths = self._lengths(targets)
-        masks = self._dropout_masks(inputs.shape, dropout, rng)
+        masks = self._dropout_masks(inputs.shape, dropout, dropout_output, dropout_masks, rng)
         count = count_targets(self._head_targets(targets, lengths))
         scale = 1.0 / max(count, 1)
         blocks = parallel_map(lambda rows: self._backprop_rows(inputs, targets, state, masks, lengths, rows, scale),
@@ -236,7 +237,7 @@ class Model:
         final state, d initial state) of that block, d loss / d logits scaled by ``scale``."""
         inputs, targets = np.ascontiguousarray(inputs[:, rows]), np.ascontiguousarray(targets[:, rows])
         lengths = None if lengths is None else lengths[rows]
-        masks = None if masks is None else [m[:, rows] for m in masks]
+        masks = None if masks is None else [None if m is None else m[:, rows] for m in masks]
         caches, logits, final = self._forward(inputs, np.ascontiguousarray(state[:, :, rows]), masks, lengths)
         # logits now hold d loss / d logits
         total = softmax_xent_scaled(logits, self._head_targets(targets, lengths), scale)
@@ -326,18 +327,25 @@ class Model:
                 raise ShapeError(f"state has dtype {state.dtype}, expected {self.config.dtype}")
         return inputs, targets, state
 
-    def _dropout_masks(self, shape, dropout, rng):
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
-        if dropout == 0.0 or self.config.num_layers == 1:
+    def _dropout_masks(self, shape, dropout, dropout_output, kind, rng):
+        """One inverted-dropout mask per layer output, (T, B, D·n_a) or (1, B, D·n_a) for
+        "sequence" masks (None: no dropout there); None when there is no dropout at all."""
+        for name, p in (("dropout", dropout), ("dropout_output", dropout_output)):
+            if not 0.0 <= p < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {p}")
+        if kind not in ("step", "sequence"):
+            raise ConfigError(f"dropout_masks must be step or sequence, got {kind!r}")
+        L = self.config.num_layers
+        rates = [dropout] * (L - 1) + [dropout_output]
+        if not any(rates):
             return None
         if rng is None:
             raise ConfigError("dropout needs a random generator (rng)")
         T, B = shape
-        K = self.config.hidden_size * self.config.directions
-        keep = 1.0 - dropout
-        return [(rng.random((T, B, K)) < keep).astype(self.dtype) / self.dtype(keep)
-                for _ in range(self.config.num_layers - 1)]
+        size = (T if kind == "step" else 1, B, self.config.hidden_size * self.config.directions)
+        # drawn bottom-up, so adding an output mask leaves the draws of the layers below unchanged
+        return [(rng.random(size) < 1.0 - p).astype(self.dtype) / self.dtype(1.0 - p) if p else None
+                for p in rates]
 
     def _lengths(self, targets):
         """Item lengths (B,) of a tag or classify window; None for the language model."""
@@ -391,8 +399,8 @@ class Model:
                 outputs.append(A[1:] if d == 0 else A[1:][rev, cols])
             caches.append((X, runs))
             X = (outputs[0] if D == 1 else np.concatenate(outputs, axis=2)).reshape(T * B, D * H)
-            if masks is not None and l < c.num_layers - 1:
-                X = X * masks[l].reshape(T * B, D * H)
+            if masks is not None and masks[l] is not None:
+                X = (X.reshape(T, B, D * H) * masks[l]).reshape(T * B, D * H)
         if c.task == "classify":
             X = heads.pool(X.reshape(T, B, D * H), lengths, c.pooling, H, c.bidirectional)
         logits = matmul(X, p["Wya"].T, np.empty((X.shape[0], c.output_size), dtype=self.dtype))
@@ -421,8 +429,8 @@ class Model:
         # zero on entry: the loss does not depend on the final state
         d_state = np.zeros((c.num_layers * D, c.state_size, B, H), dtype=self.dtype)
         for l in reversed(range(c.num_layers)):
-            if masks is not None and l < c.num_layers - 1:
-                dX *= masks[l].reshape(T * B, K)
+            if masks is not None and masks[l] is not None:
+                dX = (dX.reshape(T, B, K) * masks[l]).reshape(T * B, K)
             X, runs = caches[l]
             dX3 = dX.reshape(T, B, K)
             dX_below = None

@@ -141,7 +141,7 @@ class Scheduler:
                     touched.add(job)
                     continue
                 self.batch.add(state, job.plan.prime_ids[-1], job.plan.params, job.rngs, job.plan.length,
-                               [(job, i) for i in range(job.n)])
+                               [(job, i) for i in range(job.n)], job.plan.prime_ids)
             self.peak = max(self.peak, len(self.batch))
             owners = self.batch.owners
             wanted = [job.wanted(i) for job, i in owners]

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from seqgen.errors import ConfigError, ShapeError
+from seqgen.kernels.constraints import BANNED, NOTE, STEP_END
 from seqgen.kernels.sample import sampler_kernel
 
 UNIFORM_BLOCK = 256  # uniforms drawn per stream at a time (the sequence does not depend on it)
@@ -24,6 +25,36 @@ class Generation(NamedTuple):
     token_logp: list  # per sample, (len,) float64 log-probability of each generated token
 
 
+class Rules(NamedTuple):
+    """One stream's sampling rules (seqgen/kernels/constraints.py); the defaults change nothing.
+    ``classes``: (V,) uint8 bits per token (BANNED, NOTE, STEP_END), None: none."""
+
+    repetition_penalty: float = 1.0
+    repetition_window: int = 0  # tokens looked back; 0: the whole history (primer included)
+    no_repeat_ngram: int = 0
+    max_polyphony: int = 0  # NOTE tokens per step at most; 0: no cap
+    classes: np.ndarray | None = None
+
+    def check(self, vocab_size):
+        if not self.repetition_penalty >= 1.0:
+            raise ConfigError(f"repetition_penalty: must be >= 1, got {self.repetition_penalty}",
+                              fields=("repetition_penalty",))
+        for name in ("repetition_window", "no_repeat_ngram", "max_polyphony"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, np.integer)) and value >= 0):
+                raise ConfigError(f"{name}: must be a whole number >= 0, got {value}", fields=(name,))
+        if self.classes is not None and (np.shape(self.classes) != (vocab_size,)
+                                         or np.asarray(self.classes).dtype != np.uint8):
+            raise ShapeError(f"token classes must be a ({vocab_size},) uint8 array")
+        if self.max_polyphony and self.classes is None:
+            raise ConfigError("max_polyphony: needs token classes (which tokens are notes)", fields=("max_polyphony",))
+
+    @property
+    def active(self):
+        return (self.repetition_penalty != 1.0 or self.no_repeat_ngram > 0 or self.max_polyphony > 0
+                or (self.classes is not None and bool((self.classes & BANNED).any())))
+
+
 class Params(NamedTuple):
     """One stream's sampling parameters."""
 
@@ -32,6 +63,7 @@ class Params(NamedTuple):
     top_p: float = 1.0
     greedy: bool = False
     stop_id: int = -1
+    rules: Rules | None = None
 
 
 def check_sampling_options(n, length, temperature, top_k, top_p):
@@ -91,12 +123,26 @@ class Weights:
         self.WyaT, self.by = np.ascontiguousarray(p["Wya"].T), p["by"]
 
 
+def notes_in_last_step(ids, classes):
+    """NOTE tokens of ``ids`` after the last STEP_END token (a primer's open step)."""
+    c = classes[np.asarray(ids, np.int64)]
+    ends = np.flatnonzero(c & STEP_END)
+    return int(np.count_nonzero(c[ends[-1] + 1 if len(ends) else 0:] & NOTE))
+
+
+# the per-stream arrays of a Batch (rows are streams), in the order they are kept together
+_STREAM_ARRAYS = ("ids", "uniforms", "used", "inv_temperature", "top_k", "top_p", "greedy", "stop_id", "done",
+                  "remaining", "ruled", "classes", "max_notes", "step_notes", "penalty", "window", "ngram", "history",
+                  "hist_len")
+
+
 class Batch:
     """Streams that advance together; each row of every array is one stream."""
 
     def __init__(self, weights):
         self.w = weights
         m = weights.model
+        V = m.config.vocab_size
         self.state = m.initial_state(0)
         self.ids = np.empty(0, np.int32)
         self.uniforms = np.empty((0, UNIFORM_BLOCK))
@@ -108,15 +154,40 @@ class Batch:
         self.stop_id = np.empty(0, np.int64)
         self.done = np.empty(0, np.bool_)
         self.remaining = np.empty(0, np.int64)  # tokens each stream may still draw
+        # sampling rules (Rules): streams with none skip them in the kernel
+        self.ruled = np.empty(0, np.bool_)
+        self.classes = np.empty((0, V), np.uint8)
+        self.max_notes = np.empty(0, np.int64)
+        self.step_notes = np.empty(0, np.int64)  # NOTE tokens drawn in the current step
+        self.penalty = np.empty(0)
+        self.window = np.empty(0, np.int64)
+        self.ngram = np.empty(0, np.int64)
+        self.history = np.empty((0, 0), np.int32)  # ruled streams: primer and tokens drawn
+        self.hist_len = np.zeros(0, np.int64)
         self.rngs = []
         self.owners = []  # per stream: whatever the caller attached (a request, an index)
 
     def __len__(self):
         return len(self.rngs)
 
-    def add(self, state, first_id, params, rngs, length, owners):
-        """Add len(rngs) streams that start from ``state`` (L, S, 1, n_a) and input ``first_id``."""
+    def add(self, state, first_id, params, rngs, length, owners, prime=None):
+        """Add len(rngs) streams that start from ``state`` (L, S, 1, n_a) and input ``first_id``,
+        the last of the ``prime`` ids (their history for ``params.rules``; default: first_id)."""
         k = len(rngs)
+        rules = params.rules or Rules()
+        V = self.classes.shape[1]
+        rules.check(V)
+        prime = np.array([first_id] if prime is None else prime, np.int32)
+        classes = np.zeros(V, np.uint8) if rules.classes is None else rules.classes
+        ruled = rules.active
+        self._add_history(np.repeat(prime[None] if ruled else prime[None, :0], k, axis=0))
+        self.ruled = np.concatenate([self.ruled, np.full(k, ruled)])
+        self.classes = np.concatenate([self.classes, np.repeat(classes[None], k, axis=0)])
+        self.max_notes = np.concatenate([self.max_notes, np.full(k, rules.max_polyphony, np.int64)])
+        self.step_notes = np.concatenate([self.step_notes, np.full(k, notes_in_last_step(prime, classes), np.int64)])
+        self.penalty = np.concatenate([self.penalty, np.full(k, float(rules.repetition_penalty))])
+        self.window = np.concatenate([self.window, np.full(k, rules.repetition_window, np.int64)])
+        self.ngram = np.concatenate([self.ngram, np.full(k, rules.no_repeat_ngram, np.int64)])
         self.state = np.concatenate([self.state, np.repeat(state, k, axis=2)], axis=2)
         self.ids = np.concatenate([self.ids, np.full(k, first_id, np.int32)])
         self.uniforms = np.concatenate([self.uniforms, np.stack([g.random(UNIFORM_BLOCK) for g in rngs])])
@@ -135,11 +206,35 @@ class Batch:
         """Keep only the streams where mask (N,) is true."""
         idx = np.flatnonzero(mask)
         self.state = np.ascontiguousarray(self.state[:, :, idx])
-        for name in ("ids", "uniforms", "used", "inv_temperature", "top_k", "top_p", "greedy", "stop_id", "done",
-                     "remaining"):
+        for name in _STREAM_ARRAYS:
             setattr(self, name, getattr(self, name)[idx])
+        if not self.ruled.any():
+            self.history = self.history[:, :0]
         self.rngs = [self.rngs[i] for i in idx]
         self.owners = [self.owners[i] for i in idx]
+
+    def _add_history(self, rows):
+        """Append streams' histories (k, h) int32, widening the history array as needed."""
+        width = max(self.history.shape[1], rows.shape[1])
+        grown = np.zeros((len(self.history) + len(rows), width), np.int32)
+        grown[:len(self.history), :self.history.shape[1]] = self.history
+        grown[len(self.history):, :rows.shape[1]] = rows
+        self.history = grown
+        self.hist_len = np.concatenate([self.hist_len, np.full(len(rows), rows.shape[1], np.int64)])
+
+    def _make_room(self, k):
+        """Room in the history for k more tokens of every ruled stream."""
+        if self.ruled.any():
+            need = int(self.hist_len[self.ruled].max()) + k
+            if need > self.history.shape[1]:
+                grown = np.zeros((len(self.history), max(need, 2 * self.history.shape[1])), np.int32)
+                grown[:, :self.history.shape[1]] = self.history
+                self.history = grown
+
+    def rule_args(self):
+        """The rule arrays, in the order sample_steps takes them after out_logp."""
+        return (self.ruled, self.classes, self.max_notes, self.step_notes, self.penalty, self.window, self.ngram,
+                self.history, self.hist_len)
 
     def running(self):
         """(N,) bool: streams that may still draw a token."""
@@ -152,13 +247,15 @@ class Batch:
         logp = np.empty((k, len(self)))
         V = self.w.WyaT.shape[1]
         truncate = bool(((self.top_k > 0) & (self.top_k < V)).any() or (self.top_p < 1.0).any())
-        sample_steps = sampler_kernel(self.w.cell, truncate)  # compiles the top-k/top-p code only when used
+        # compiles the top-k/top-p and the rules code only when a stream uses them
+        sample_steps = sampler_kernel(self.w.cell, truncate, bool(self.ruled.any()))
         taken = 0
+        self._make_room(k)
         while taken < k:
             taken += sample_steps(self.w.WaxT0, self.w.WxT, self.w.WaaT, self.w.ba, self.w.bn,
                                   self.w.WyaT, self.w.by, self.state, self.ids, self.uniforms, self.used,
                                   self.inv_temperature, self.top_k, self.top_p, self.greedy, self.stop_id,
-                                  self.done, self.remaining, out[taken:], logp[taken:])
+                                  self.done, self.remaining, out[taken:], logp[taken:], *self.rule_args())
             if not self.running().any():
                 break
             for n in np.flatnonzero(self.used >= UNIFORM_BLOCK):  # draw the next block of uniforms
@@ -170,16 +267,17 @@ class Batch:
 def _one_batch(model, n, length, prime, params, seed):
     prime = checked_prime(model, prime)
     batch = Batch(Weights(model))
-    batch.add(primed_state(model, prime), prime[-1], params, stream_generators(seed, n), length, range(n))
+    batch.add(primed_state(model, prime), prime[-1], params, stream_generators(seed, n), length, range(n), prime)
     return batch
 
 
 def generate(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p=1.0, greedy=False,
-             stop_id=-1, seed=0):
+             stop_id=-1, rules=None, seed=0):
     """Draw n samples of at most ``length`` tokens after the primer ids (fed in first; the last
-    primer token is the first input). A sample ends after ``stop_id`` (if >= 0)."""
+    primer token is the first input). A sample ends after ``stop_id`` (if >= 0). ``rules``:
+    Rules (repetition penalty, n-gram blocking, token classes) or None."""
     check_sampling_options(n, length, temperature, top_k, top_p)
-    batch = _one_batch(model, n, length, prime, Params(temperature, top_k, top_p, greedy, stop_id), seed)
+    batch = _one_batch(model, n, length, prime, Params(temperature, top_k, top_p, greedy, stop_id, rules), seed)
     out, logp = batch.steps(length)
     keep = out >= 0
     samples = [out[keep[:, i], i] for i in range(n)]
@@ -188,11 +286,11 @@ def generate(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p
 
 
 def stream(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p=1.0, greedy=False,
-           stop_id=-1, seed=0):
+           stop_id=-1, rules=None, seed=0):
     """Like ``generate``, but yields the (n,) tokens of each step as soon as it is drawn
     (-1 for finished streams); stops when every stream is done."""
     check_sampling_options(n, length, temperature, top_k, top_p)
-    batch = _one_batch(model, n, length, prime, Params(temperature, top_k, top_p, greedy, stop_id), seed)
+    batch = _one_batch(model, n, length, prime, Params(temperature, top_k, top_p, greedy, stop_id, rules), seed)
     while batch.running().any():
         out, _ = batch.steps(1)
         if len(out):

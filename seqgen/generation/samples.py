@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from seqgen.errors import CorpusError, TokenizerError
+from seqgen.generation.rules import rules_for
 from seqgen.generation.sampler import Params, beam_search, generate, stream
 from seqgen.options import MAX_SEED, SampleOptions
 from seqgen.storage import checkpoint, shipped
@@ -121,7 +122,7 @@ def plan(ckpt, options, prime_tokens=None, stops=None):
             stop_texts = (texts[0],)
     elif len(texts) > 1:
         stop_texts = tuple(texts)
-    params = Params(options.temperature, options.top_k, options.top_p, options.greedy, stop_id)
+    params = Params(options.temperature, options.top_k, options.top_p, options.greedy, stop_id, rules_for(tok, options))
     return Plan(ids, shown, stop_id, stop_texts, params, options.length)
 
 

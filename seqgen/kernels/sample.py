@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from seqgen._numba import jit
+from seqgen.kernels.constraints import apply_rules, log_prob, notes_after
 from seqgen.kernels.gru import gru_gates
 from seqgen.kernels.loss import embed
 from seqgen.kernels.lstm import lstm_gates
@@ -265,15 +266,17 @@ def _draw_truncated(weights, total, u, top_k, top_p, order, spare):
     return order[keep - 1]
 
 
-def _build(cell, truncate):
-    """The sampler kernel for one cell code (0 rnn, 1 lstm, 2 gru) with (``truncate``) or without
-    top-k / top-p. ``cell`` and ``truncate`` are constants of the closure, so numba drops the
-    other branches before typing and compiles only what they use (a cold start compiles about
-    half as much); each variant is cached on its own."""
+def _build(cell, truncate, rules):
+    """The sampler kernel for one cell code (0 rnn, 1 lstm, 2 gru), with (``truncate``) or without
+    top-k / top-p, with (``rules``) or without sampling rules. ``cell``, ``truncate`` and ``rules``
+    are constants of the closure, so numba drops the other branches before typing and compiles
+    only what they use (a cold start compiles about half as much); each variant is cached on its
+    own."""
 
     @jit
     def sample_steps(WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms, used, inv_temperature, top_k, top_p,
-                     greedy, stop_id, done, remaining, out, out_logp):
+                     greedy, stop_id, done, remaining, out, out_logp, ruled, classes, max_notes, step_notes,
+                     penalty, window, ngram, history, hist_len):
         N = ids.shape[0]
         H = state.shape[3]
         GH = WaaT.shape[2]
@@ -288,6 +291,9 @@ def _build(cell, truncate):
         order = np.empty(V, dtype=np.int64)
         spare = np.empty(V, dtype=np.int64)
         weights = np.empty(V, dtype=np.float64)
+        adjusted = np.empty(V, dtype=WaaT.dtype)
+        mark = np.zeros(V, dtype=np.int64)
+        tick = np.zeros(1, dtype=np.int64)
         for k in range(out.shape[0]):
             all_done = True
             for n in range(N):
@@ -313,7 +319,12 @@ def _build(cell, truncate):
                     continue
                 row = logits[n]
                 row += by
-                best, m, log_norm, total = _weigh(row, inv_temperature[n], greedy[n], weights)
+                pick = row
+                if rules and ruled[n]:
+                    apply_rules(row, adjusted, classes[n], max_notes[n], step_notes[n], penalty[n], window[n],
+                                ngram[n], history[n], hist_len[n], mark, tick)
+                    pick = adjusted
+                best, m, log_norm, total = _weigh(pick, inv_temperature[n], greedy[n], weights)
                 u = uniforms[n, used[n]]
                 if greedy[n]:
                     token = best
@@ -321,10 +332,16 @@ def _build(cell, truncate):
                     token = _draw_truncated(weights, total, u, top_k[n], top_p[n], order, spare)
                 else:
                     token = _draw(weights, total, u)
+                lp = pick[token] - m - log_norm
+                if rules and ruled[n]:
+                    lp = log_prob(row, token)  # under the model without the rules
+                    step_notes[n] = notes_after(token, classes[n], step_notes[n])
+                    history[n, hist_len[n]] = token
+                    hist_len[n] += 1
                 used[n] += 1
                 remaining[n] -= 1
                 out[k, n] = token
-                out_logp[k, n] = row[token] - m - log_norm
+                out_logp[k, n] = lp
                 ids[n] = token
                 if token == stop_id[n]:
                     done[n] = True
@@ -337,11 +354,12 @@ _KERNELS = {}
 _KERNELS_LOCK = threading.Lock()  # one dispatcher per variant, so concurrent first calls compile it once
 
 
-def sampler_kernel(cell, truncate):
+def sampler_kernel(cell, truncate, rules):
     """``sample_steps(WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms, used, inv_temperature,
-    top_k, top_p, greedy, stop_id, done, remaining, out, out_logp)`` for cell code ``cell``; with
-    ``truncate`` false it ignores top_k and top_p. It generates up to K tokens for N streams, each
-    with its own sampling parameters.
+    top_k, top_p, greedy, stop_id, done, remaining, out, out_logp, ruled, classes, max_notes,
+    step_notes, penalty, window, ngram, history, hist_len)`` for cell code ``cell``; with
+    ``truncate`` false it ignores top_k and top_p, with ``rules`` false the rule arrays. It
+    generates up to K tokens for N streams, each with its own sampling parameters.
 
     WaxT0 (V, G·n_a); WxT (L−1, n_a, G·n_a); WaaT (L, n_a, G·n_a); ba (L, G·n_a); bn (L, n_a);
     WyaT (n_a, V); by (V,); state (L, S, N, n_a) and ids (N,) (the next inputs) are advanced in
@@ -352,8 +370,14 @@ def sampler_kernel(cell, truncate):
     each stream may still draw (decremented in place; 0 finishes it too); out (K, N) int32
     receives tokens, -1 once done; out_logp (K, N) float64 each token's log-probability under
     the untempered model. Returns the number of steps taken.
+
+    Streams where ruled (N,) bool is set are sampled under their rules (kernels/constraints.py):
+    classes (N, V) uint8; max_notes (N,) int64 (0: no cap) and step_notes (N,) int64 (advanced
+    in place); penalty (N,) float64; window, ngram (N,) int64; history (N, C') int32 with
+    hist_len (N,) int64 entries used: each drawn token is appended (C' must have room for K
+    more). Their log-probabilities are still those of the model without the rules.
     """
-    key = int(cell), bool(truncate)
+    key = int(cell), bool(truncate), bool(rules)
     with _KERNELS_LOCK:
         if key not in _KERNELS:
             _KERNELS[key] = _build(*key)

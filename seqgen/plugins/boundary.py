@@ -16,23 +16,28 @@ import reprlib
 import sys
 import traceback
 
+import numpy as np
+
 from seqgen.errors import CorpusError, PluginError, SeqgenError
 
 TRACE_ENV = "SEQGEN_TRACE_PLUGINS"
 _TRUE = {"1", "true", "yes", "on"}
 
 # method -> what it must return: "tokens" (a list of str), "text" (a str), "pieces" (an
-# iterable of token lists), "options" (a dict of the write options) or None (anything; only
-# exceptions are translated)
+# iterable of token lists, checked as they are taken), "options" (a dict of the write options),
+# "classes" (None or a TokenClasses that fits the vocabulary) or None (anything; only exceptions
+# are translated)
 CHECKED = {
     "read_file": "tokens",
     "read_file_pieces": "pieces",
+    "augment": "pieces",
     "read_prime": "tokens",
     "parse_prime": "tokens",
     "select_vocab": "tokens",
     "render": "text",
     "write_tokens": None,
     "prime_write_options": "options",
+    "token_classes": "classes",
 }
 _READS_FILES = {"read_file", "read_file_pieces", "read_prime", "prime_write_options"}  # their first argument is a path
 
@@ -83,18 +88,20 @@ def _wrap(owner: type, method: str, kind: str | None, fn):
                 pieces = iter(out)
             except TypeError as e:
                 raise fail(self, e, args) from e
-            return _checked_pieces(self, owner, pieces, args, fail)
+            return _checked_pieces(self, owner, method, pieces, args, fail)
         elif kind == "tokens":
             check_tokens(self, owner, method, out)
         elif kind == "options" and not (isinstance(out, dict) and all(k in self.write_options for k in out)):
             raise _wrong(self, owner, method, out, "a dict of its write options")
+        elif kind == "classes" and out is not None:
+            check_classes(self, owner, method, out)
         return out
 
     checked._seqgen_checked = True
     return checked
 
 
-def _checked_pieces(self, owner, pieces, args, fail):
+def _checked_pieces(self, owner, method, pieces, args, fail):
     while True:
         try:
             piece = next(pieces)
@@ -104,7 +111,7 @@ def _checked_pieces(self, owner, pieces, args, fail):
             raise
         except Exception as e:
             raise fail(self, e, args) from e
-        check_tokens(self, owner, "read_file_pieces", piece)
+        check_tokens(self, owner, method, piece)
         yield piece
 
 
@@ -120,6 +127,26 @@ def check_tokens(tok, owner: type, method: str, out) -> None:
             f"{_where(tok, owner, method)} returned a list holding {type(bad).__name__} "
             f"{_short.repr(bad)}; tokens must be str"
         ) from None
+
+
+def check_classes(tok, owner: type, method: str, out) -> None:
+    """PluginError unless `out` is a TokenClasses whose arrays fit the vocabulary: pitch (V,)
+    integers in [-1, 127], step_end None or (V,) bools."""
+    from seqgen.plugins.tokenizer import TokenClasses
+
+    if not isinstance(out, TokenClasses):
+        raise _wrong(tok, owner, method, out, "a TokenClasses or None")
+    V = len(tok.vocab)
+    pitch, step_end = np.asarray(out.pitch), out.step_end
+    problem = None
+    if pitch.shape != (V,) or not np.issubdtype(pitch.dtype, np.integer):
+        problem = f"pitch must be ({V},) integers (one per vocabulary token), got {pitch.dtype} {pitch.shape}"
+    elif V and (pitch.min() < -1 or pitch.max() > 127):
+        problem = "pitch values must be MIDI pitches 0-127, or -1 for tokens that are not notes"
+    elif step_end is not None and (np.shape(step_end) != (V,) or np.asarray(step_end).dtype != np.bool_):
+        problem = f"step_end must be None or ({V},) bools"
+    if problem:
+        raise PluginError(f"{_where(tok, owner, method)} returned TokenClasses that do not fit: {problem}")
 
 
 def _where(tok, owner: type, method: str) -> str:

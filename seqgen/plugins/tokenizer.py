@@ -215,6 +215,20 @@ def corpus_files(path: str | Path, suffixes: tuple[str, ...] = ()) -> list[Path]
     return files
 
 
+@dataclass(frozen=True)
+class TokenClasses:
+    """What a tokenizer tells the sampler about its vocabulary, for the note rules of sampling
+    (``min_pitch``/``max_pitch``, ``max_polyphony``). Arrays are indexed by token id.
+
+    pitch: (V,) integers, the MIDI pitch (0-127) a token sounds, -1 for a token that sounds
+    none (a rest, <STEP>, <END>). step_end: (V,) bools, the tokens that close a time step
+    (poly's <STEP> and <END>): the notes between two of them sound together; None when the
+    encoding has no steps of several notes (melody: one token, one note)."""
+
+    pitch: np.ndarray
+    step_end: np.ndarray | None = None
+
+
 class Tokenizer(ABC):
     """Base class of all tokenizers (see docs/tokenizers.md).
 
@@ -328,6 +342,27 @@ class Tokenizer(ABC):
         (e.g. the primer's tempo for midi), to be overridden by options given explicitly.
         The base class has none."""
         return {}
+
+    def token_classes(self) -> TokenClasses | None:
+        """The classes of the fitted vocabulary's tokens (`TokenClasses`), or None when its
+        tokens are not notes, so the note rules of sampling do not apply. The base class: None."""
+        return None
+
+    # -- augmentation ----------------------------------------------------------------------
+
+    def augment(self, documents: Iterable[list[str]]) -> Iterable[list[str]]:
+        """Training documents (items, each ending with the separator) -> the documents to train
+        on: them and any altered copies (e.g. midi's transpositions). Training calls it on the
+        training items only, never on validation data, and on the whole corpus before fitting
+        the vocabulary, so the copies of a subset of it must only hold tokens its copies of the
+        whole corpus hold. Deterministic. The default trains on the documents as they are."""
+        return documents
+
+    @property
+    def augments(self) -> bool:
+        """Whether `augment` may change the training data (with these options); when False,
+        training skips the pass that decodes, augments and re-encodes the training ids."""
+        return type(self).augment is not Tokenizer.augment
 
     # -- vocabulary ------------------------------------------------------------------------
 

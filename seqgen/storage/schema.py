@@ -90,6 +90,12 @@ class OptimizerMeta(_Strict):
     eps: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     decay: Annotated[float, Field(gt=0, le=1)]
     decay_every: Positive
+    # since round 2 (older files lack them: their defaults are what those runs did)
+    schedule: Literal["exponential", "cosine"] = "exponential"
+    warmup: Count = 0
+    total_steps: Positive | None = None
+    min_lr: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    weight_decay: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 
 # ``TrainOptions`` as saved (``model_dump(mode="json")``; older files hold a subset): checked by
@@ -107,6 +113,8 @@ class EvalRecord(_Open):
     elapsed: float | None = None
     lr: float | None = None
     tokens_per_s: float | None = None
+    grad_norm: float | None = None  # mean global gradient norm (before clipping) since the previous evaluation
+    grad_norm_max: float | None = None
 
 
 History = Annotated[list[EvalRecord], Field(max_length=10**6)]
@@ -128,6 +136,9 @@ class TrainingMeta(_Open):
     interval: Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]],
                         Field(min_length=2, max_length=2)] = [0.0, 0]
     first_loss: Finite | None = None
+    # summed and largest gradient norm since the last evaluation, and the steps they cover
+    grad_norms: Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]],
+                          Field(min_length=3, max_length=3)] = [0.0, 0.0, 0]
     options: TrainOptionsMeta
     elapsed: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     corpus: Text | None = None

@@ -205,6 +205,32 @@ def split_validation(ids, separator_id, mode, fraction, seed=0, what="corpus"):
     return ids[:cut], ids[cut:]
 
 
+def augment_training(tokenizer, data, separator_id, mode):
+    """Training data as ``split_validation`` returns it -> the same with the tokenizer's
+    augmented copies (``Tokenizer.augment``, e.g. midi's transpositions), re-encoded; ``data``
+    itself if the tokenizer does not augment. Items mode: a list of items. Stream mode: ids, of
+    which the complete items (up to the last separator) are augmented, while the part of an item
+    the validation split cut off stays as it is, at the end."""
+    if not tokenizer.augments:
+        return data
+    if mode == "items":
+        return [_encode_augmented(tokenizer, doc) for doc in tokenizer.augment([tokenizer.decode(i) for i in data])]
+    ids = np.asarray(data)
+    ends = np.flatnonzero(ids == separator_id) + 1 if separator_id is not None else np.array([len(ids)])
+    starts = np.concatenate([[0], ends[:-1]])
+    docs = [tokenizer.decode(ids[s:e]) for s, e in zip(starts, ends)]
+    tail = ids[ends[-1] if len(ends) else 0 :]
+    return np.concatenate([*(_encode_augmented(tokenizer, doc) for doc in tokenizer.augment(docs)), tail,
+                           np.empty(0, np.int32)]).astype(np.int32)
+
+
+def _encode_augmented(tokenizer, tokens):
+    try:
+        return tokenizer.encode(tokens)
+    except TokenizerError as e:
+        raise TokenizerError(f"augmented training data ({tokenizer.name!r} augment): {e}") from None
+
+
 # ---------------------------------------------------------------- labelled items (tag, classify)
 class LabelledItem(NamedTuple):
     ids: np.ndarray  # (n,) int32 input ids

@@ -17,7 +17,7 @@ import numpy as np
 from seqgen.errors import TrainingError
 from seqgen.storage import checkpoint
 from seqgen.training import seeds
-from seqgen.training.clip import clip_by_norm, clip_by_value
+from seqgen.training.clip import clip_by_norm, clip_by_value, global_norm
 from seqgen.training.optim import Optimizer
 
 
@@ -51,8 +51,9 @@ class Trainer:
         self.options, self.output = options, Path(options.output)
         self.extra_meta = dict(extra_meta or {})
         o = options
-        self.optimizer = Optimizer(o.optimizer, model.params, lr=o.lr, momentum=o.momentum,
-                                   decay=o.decay, decay_every=o.decay_every)
+        self.optimizer = Optimizer(o.optimizer, model.params, lr=o.lr, momentum=o.momentum, decay=o.decay,
+                                   decay_every=o.decay_every, schedule=o.schedule, warmup=o.warmup,
+                                   total_steps=self.total_steps, min_lr=o.min_lr, weight_decay=o.weight_decay)
         self.rng = seeds.generator(o.seed, "dropout")
         self.step = self.epoch = self.cursor = 0
         self.carried = None  # hidden state carried into the next window
@@ -60,6 +61,7 @@ class Trainer:
         self.best_valid = math.inf
         self.bad_evals = 0
         self.interval = [0.0, 0]  # summed NLL (nats) and tokens since the last evaluation
+        self.grad_norms = [0.0, 0.0, 0]  # summed and largest gradient norm, and steps, since then
         self.first_loss = None  # nats/token of the first step: the yardstick for divergence
         self.saved_step = None
         self.stop_reason = None
@@ -85,6 +87,7 @@ class Trainer:
         self.best_valid = math.inf if best is None else best
         self.bad_evals = training.get("bad_evals", 0)
         self.interval = list(training.get("interval", [0.0, 0]))
+        self.grad_norms = list(training.get("grad_norms", [0.0, 0.0, 0]))
         self.first_loss = training.get("first_loss")
         self.elapsed = training.get("elapsed", 0.0)
         self.optimizer.load_state(training["optimizer_t"],
@@ -141,7 +144,8 @@ class Trainer:
         state = self.carried
         if window.reset or state is None or state.shape[2] != window.inputs.shape[1]:
             state = None
-        result = model.backprop(window.inputs, window.targets, state, o.dropout, self.rng)
+        result = model.backprop(window.inputs, window.targets, state, o.dropout, self.rng, o.dropout_output,
+                                o.dropout_masks)
         if self.first_loss is None:
             self.first_loss = result.loss
         limit = DIVERGED * max(self.first_loss, math.log(model.config.output_size))
@@ -159,8 +163,8 @@ class Trainer:
                 g *= scale
         if o.clip_value:
             clip_by_value(grads, o.clip_value)
-        if o.clip_norm:
-            clip_by_norm(grads, o.clip_norm)
+        norm = clip_by_norm(grads, o.clip_norm) if o.clip_norm else global_norm(grads)
+        self.grad_norms = [self.grad_norms[0] + norm, max(self.grad_norms[1], norm), self.grad_norms[2] + 1]
         self.optimizer.step(model.params, grads)
         self.carried = result.state
         self.step += 1
@@ -186,7 +190,11 @@ class Trainer:
         record = {"step": self.step, "epoch": self.epoch, "elapsed": round(self.elapsed, 2),
                   "train_loss": self.train_loss, "lr": self.optimizer.current_lr(),
                   "tokens_per_s": round(tokens_per_s, 1)}
+        total_norm, max_norm, steps = self.grad_norms
+        if steps:  # before clipping by norm (after clipping by value): what clip_norm acts on
+            record.update(grad_norm=total_norm / steps, grad_norm_max=max_norm)
         self.interval = [0.0, 0]
+        self.grad_norms = [0.0, 0.0, 0]
         if not all(np.isfinite(p).all() for p in self.model.params.values()):
             self._diverged(f"weights became non-finite by step {self.step}")
         improved = False
@@ -210,7 +218,8 @@ class Trainer:
             "rng": self.rng.bit_generator.state, "optimizer": self.optimizer.config(),
             "optimizer_t": self.optimizer.t, "history": self.history,
             "best_valid": None if math.isinf(self.best_valid) else self.best_valid,
-            "bad_evals": self.bad_evals, "interval": self.interval, "first_loss": self.first_loss,
+            "bad_evals": self.bad_evals, "interval": self.interval, "grad_norms": self.grad_norms,
+            "first_loss": self.first_loss,
             "options": self.options.model_dump(mode="json"),
             "elapsed": self.elapsed,
             **self.extra_meta,
