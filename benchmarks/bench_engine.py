@@ -348,12 +348,13 @@ def profile_config(cell, H, L, reps=20):
     to split them, the same T per-step products (and the same T gate calls) are timed alone."""
     import numba
 
+    from seqgen.engine.cells import CELLS
     from seqgen.generation.sampler import Batch, Params, Weights, primed_state, stream_generators
     from seqgen.kernels import gru as kgru
     from seqgen.kernels import lstm as klstm
     from seqgen.kernels import rnn as krnn
     from seqgen.kernels.loss import softmax_xent
-    from seqgen.kernels.sample import _advance, rows_dot, sample_steps
+    from seqgen.kernels.sample import ADVANCE, rows_dot, sampler_kernel
 
     @numba.njit
     def dots_fwd(A, WaaT, za):  # the forward recurrence's per-step products only
@@ -380,11 +381,13 @@ def profile_config(cell, H, L, reps=20):
         for t in range(Z.shape[0]):
             kgru.gru_gates(Z[t], za, bn, A[t], HN[t], A[t + 1])
 
+    advance = ADVANCE[CELLS[cell].code]
+
     @numba.njit
-    def advance_only(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch, WyaT, logits, K):
+    def advance_only(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch, WyaT, logits, K):
         c_next = np.empty_like(scratch)
         for _ in range(K):
-            _advance(cell_code, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
+            advance(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
             rows_dot(x, WyaT, logits)
 
     @numba.njit
@@ -491,9 +494,9 @@ def profile_config(cell, H, L, reps=20):
 
         def run_kernel():
             used[:] = 0
-            sample_steps(s.cell, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, b.state, b.ids, u, used,
-                         b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id, b.done, b.remaining, outk, logpk,
-                         *b.rule_args())
+            sampler_kernel(s.cell, False, False)(s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, b.state, b.ids, u,
+                                                 used, b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id,
+                                                 b.done, b.remaining, outk, logpk, *b.rule_args())
 
         GH = G * H
         z, za = np.empty((n, GH), np.float32), np.empty((n, GH), np.float32)
@@ -502,7 +505,7 @@ def profile_config(cell, H, L, reps=20):
         ids = np.zeros(n, np.int32)
         st2 = b.state.copy()
         total = timeit(run_kernel, 5) / K
-        adv = timeit(lambda: advance_only(s.cell, ids, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, st2, z, za, xx, scr,
+        adv = timeit(lambda: advance_only(ids, s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, st2, z, za, xx, scr,
                                           s.WyaT, lgt, K), 5) / K
         dots = timeit(lambda: sample_dots_only(L, n, s.WxT, s.WaaT, s.WyaT, z, za, xx, lgt, K), 5) / K
         api = timeit(lambda: generate(m, n=n, length=K, prime=[0], seed=0), 5) / K

@@ -139,3 +139,21 @@ def test_rows_dot_is_a_matrix_product_whose_rows_do_not_depend_on_the_batch():
             part = np.empty((N, M), np.float32)
             rows_dot(np.ascontiguousarray(x[start:start + N]), W, part)
             assert np.array_equal(part, full[start:start + N]), (K, M, start, N)
+
+
+def test_sort_descending_is_numpys_stable_argsort_of_minus_weights():
+    from seqgen.kernels.sample import _sort_descending
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        V = int(rng.integers(1, 200))
+        w = rng.random(V)
+        if trial % 3 == 0:
+            w = np.round(w * 4) / 4  # ties keep index order
+        if trial % 5 == 0:
+            w[rng.integers(0, V, 4)] = 0.0
+        if trial % 7 == 0:
+            w[rng.integers(0, V, 2)] = np.nan  # numpy sorts NaN last
+        order, spare = np.empty(V, np.int64), np.empty(V, np.int64)
+        _sort_descending(w, order, spare)
+        np.testing.assert_array_equal(order, np.argsort(-w, kind="mergesort"))

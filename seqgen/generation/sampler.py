@@ -14,7 +14,7 @@ import numpy as np
 
 from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels.constraints import BANNED, NOTE, STEP_END
-from seqgen.kernels.sample import sample_steps
+from seqgen.kernels.sample import sampler_kernel
 
 UNIFORM_BLOCK = 256  # uniforms drawn per stream at a time (the sequence does not depend on it)
 
@@ -245,10 +245,14 @@ class Batch:
         Returns tokens (k', N) int32 (-1: finished) and their log-probabilities (k', N)."""
         out = np.empty((k, len(self)), np.int32)
         logp = np.empty((k, len(self)))
+        V = self.w.WyaT.shape[1]
+        truncate = bool(((self.top_k > 0) & (self.top_k < V)).any() or (self.top_p < 1.0).any())
+        # compiles the top-k/top-p and the rules code only when a stream uses them
+        sample_steps = sampler_kernel(self.w.cell, truncate, bool(self.ruled.any()))
         taken = 0
         self._make_room(k)
         while taken < k:
-            taken += sample_steps(self.w.cell, self.w.WaxT0, self.w.WxT, self.w.WaaT, self.w.ba, self.w.bn,
+            taken += sample_steps(self.w.WaxT0, self.w.WxT, self.w.WaaT, self.w.ba, self.w.bn,
                                   self.w.WyaT, self.w.by, self.state, self.ids, self.uniforms, self.used,
                                   self.inv_temperature, self.top_k, self.top_p, self.greedy, self.stop_id,
                                   self.done, self.remaining, out[taken:], logp[taken:], *self.rule_args())

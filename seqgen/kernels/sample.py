@@ -1,8 +1,9 @@
 """The one-to-many sampler: N streams advance together, each sampled token is the next input.
 
-One kernel for all cells (``cell``: 0 rnn, 1 lstm, 2 gru) so sampling loads one compiled function.
-Per step: per layer one (N, n_x) × (n_x, G·n_a) and one (N, n_a) × (n_a, G·n_a) product, the
-cell's gate kernel, then the output product and the choice of the next token for each stream.
+One source, one compiled kernel per cell (0 rnn, 1 lstm, 2 gru) and per use of top-k / top-p
+(``sampler_kernel``): sampling compiles, caches and loads only the variant it runs. Per step: per
+layer one (N, n_x) × (n_x, G·n_a) and one (N, n_a) × (n_a, G·n_a) product, the cell's gate
+kernel, then the output product and the choice of the next token for each stream.
 
 Every sampling parameter is per stream ((N,) arrays), so streams of different requests share one
 step. The products are ``rows_dot``, not BLAS: a BLAS product's float32 row i depends on how many
@@ -11,6 +12,7 @@ rows the batch has (gemv for one row, other gemm tails for others), which change
 """
 
 import math
+import threading
 
 import numpy as np
 
@@ -105,32 +107,102 @@ def rows_dot(x, W, out):
 
 
 @jit
-def _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
-    """Feed ids (N,) through every layer, updating state (L, S, N, n_a) in place; the top
-    layer's output is left in x (N, n_a). New states go to separate arrays first: a gate loop
-    that reads and writes the same array is not vectorised (measured 3x slower)."""
-    for l in range(state.shape[0]):
-        if l == 0:
-            embed(ids, WaxT0, ba[0], z)
-        else:
-            rows_dot(x, WxT[l - 1], z)
-            z += ba[l]
-        a = state[l, 0]
-        rows_dot(a, WaaT[l], za)
-        if cell == 0:
-            rnn_gates(z, za, x)
-        elif cell == 1:
-            lstm_gates(z, za, state[l, 1], c_next, scratch, x)
-            state[l, 1] = c_next
-        else:
-            gru_gates(z, za, bn[l], a, scratch, x)
-        a[:] = x
+def _copy(src, dst):
+    """dst[:] = src for (N, K) arrays, as a loop: numba's slice assignment compiles a shape-error
+    message builder (string formatting, ~3 s of a cold start)."""
+    for n in range(dst.shape[0]):
+        for k in range(dst.shape[1]):
+            dst[n, k] = src[n, k]
 
 
 @jit
-def _choose(row, u, inv_temperature, top_k, top_p, greedy, order, weights):
-    """Pick a token from one row of logits (V,) with a uniform u in [0, 1).
-    Returns (token, its log-probability under the untempered model)."""
+def _before(a, b):
+    """a sorts before b in ascending order, NaN last (numpy's order)."""
+    return a < b or (b != b and a == a)
+
+
+@jit
+def _sort_descending(weights, order, spare):
+    """order (V,) = np.argsort(-weights, kind="mergesort"): indices by descending weight, ties
+    in index order (a stable bottom-up merge sort; numba's argsort adds ~1.2 s to a cold start).
+    spare (V,) is scratch."""
+    V = weights.shape[0]
+    for v in range(V):
+        order[v] = v
+    src, dst = order, spare
+    in_spare = False
+    width = 1
+    while width < V:
+        for lo in range(0, V, 2 * width):
+            mid = min(lo + width, V)
+            hi = min(lo + 2 * width, V)
+            i, j = lo, mid
+            for k in range(lo, hi):
+                if j < hi and (i >= mid or _before(-weights[src[j]], -weights[src[i]])):
+                    dst[k] = src[j]
+                    j += 1
+                else:
+                    dst[k] = src[i]
+                    i += 1
+        src, dst = dst, src
+        in_spare = not in_spare
+        width *= 2
+    if in_spare:
+        for v in range(V):
+            order[v] = src[v]
+
+
+@jit(inline=True)
+def _layer_products(l, ids, WaxT0, WxT, WaaT, ba, state, z, za, x):
+    """Layer l's products: z = its input's projection + ba[l] (layer 0's input is ids (N,), the
+    others' x (N, n_a)), za = a_prev · WaaT[l]."""
+    if l == 0:
+        embed(ids, WaxT0, ba[0], z)
+    else:
+        rows_dot(x, WxT[l - 1], z)
+        z += ba[l]
+    rows_dot(state[l, 0], WaaT[l], za)
+
+
+# The advance kernels feed ids (N,) through every layer, updating state (L, S, N, n_a) in place;
+# the top layer's output is left in x (N, n_a). One per cell, so that sampling compiles only the
+# model's cell. New states go to separate arrays first: a gate loop that reads and writes the same
+# array is not vectorised (measured 3x slower).
+
+
+@jit(inline=True)
+def _advance_rnn(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
+    for l in range(state.shape[0]):
+        _layer_products(l, ids, WaxT0, WxT, WaaT, ba, state, z, za, x)
+        rnn_gates(z, za, x)
+        _copy(x, state[l, 0])
+
+
+@jit(inline=True)
+def _advance_lstm(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
+    for l in range(state.shape[0]):
+        _layer_products(l, ids, WaxT0, WxT, WaaT, ba, state, z, za, x)
+        lstm_gates(z, za, state[l, 1], c_next, scratch, x)
+        _copy(c_next, state[l, 1])
+        _copy(x, state[l, 0])
+
+
+@jit(inline=True)
+def _advance_gru(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
+    for l in range(state.shape[0]):
+        _layer_products(l, ids, WaxT0, WxT, WaaT, ba, state, z, za, x)
+        gru_gates(z, za, bn[l], state[l, 0], scratch, x)
+        _copy(x, state[l, 0])
+
+
+ADVANCE = (_advance_rnn, _advance_lstm, _advance_gru)  # by cell code
+
+
+@jit
+def _weigh(row, inv_temperature, greedy, weights):
+    """The weights (V,) of one row of logits (V,): exp((row − max) · inv_temperature), untempered
+    for a greedy stream. Returns (the likeliest token, the max, log of the untempered sum, the
+    sum of the weights)."""
     V = row.shape[0]
     m = row[0]
     best = 0
@@ -144,52 +216,150 @@ def _choose(row, u, inv_temperature, top_k, top_p, greedy, order, weights):
         weights[v] = w
         norm += w
     log_norm = math.log(norm)
-    if greedy:
-        return best, row[best] - m - log_norm
     total = norm
-    if inv_temperature != 1.0:
+    if not greedy and inv_temperature != 1.0:
         total = 0.0
         for v in range(V):
             w = math.exp((row[v] - m) * inv_temperature)
             weights[v] = w
             total += w
-    if (0 < top_k < V) or top_p < 1.0:
-        order[:] = np.argsort(-weights, kind="mergesort")
-        keep = V if not 0 < top_k < V else top_k
-        if top_p < 1.0:
-            cumulative = 0.0
-            for r in range(keep):
-                cumulative += weights[order[r]]
-                if cumulative >= top_p * total:
-                    keep = r + 1
-                    break
-        total = 0.0
-        for r in range(keep):
-            total += weights[order[r]]
-        target = u * total
-        cumulative = 0.0
-        for r in range(keep):
-            cumulative += weights[order[r]]
-            if cumulative > target:
-                return order[r], row[order[r]] - m - log_norm
-        return order[keep - 1], row[order[keep - 1]] - m - log_norm
+    return best, m, log_norm, total
+
+
+@jit
+def _draw(weights, total, u):
+    """The token whose cumulative weight first exceeds u · total (u in [0, 1))."""
     target = u * total
     cumulative = 0.0
     last = 0
-    for v in range(V):
+    for v in range(weights.shape[0]):
         if weights[v] > 0.0:
             last = v
             cumulative += weights[v]
             if cumulative > target:
-                return v, row[v] - m - log_norm
-    return last, row[last] - m - log_norm
+                return v
+    return last
 
 
 @jit
-def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms, used,
-                 inv_temperature, top_k, top_p, greedy, stop_id, done, remaining, out, out_logp,
-                 ruled, classes, max_notes, step_notes, penalty, window, ngram, history, hist_len):
-    """Generate up to K tokens for N streams, each with its own sampling parameters.
+def _draw_truncated(weights, total, u, top_k, top_p, order, spare):
+    """Like _draw, among the top_k heaviest tokens (0: all) whose weights reach top_p · total."""
+    V = weights.shape[0]
+    _sort_descending(weights, order, spare)
+    keep = V if not 0 < top_k < V else top_k
+    if top_p < 1.0:
+        cumulative = 0.0
+        for r in range(keep):
+            cumulative += weights[order[r]]
+            if cumulative >= top_p * total:
+                keep = r + 1
+                break
+    total = 0.0
+    for r in range(keep):
+        total += weights[order[r]]
+    target = u * total
+    cumulative = 0.0
+    for r in range(keep):
+        cumulative += weights[order[r]]
+        if cumulative > target:
+            return order[r]
+    return order[keep - 1]
+
+
+def _build(cell, truncate, rules):
+    """The sampler kernel for one cell code (0 rnn, 1 lstm, 2 gru), with (``truncate``) or without
+    top-k / top-p, with (``rules``) or without sampling rules. ``cell``, ``truncate`` and ``rules``
+    are constants of the closure, so numba drops the other branches before typing and compiles
+    only what they use (a cold start compiles about half as much); each variant is cached on its
+    own."""
+
+    @jit
+    def sample_steps(WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms, used, inv_temperature, top_k, top_p,
+                     greedy, stop_id, done, remaining, out, out_logp, ruled, classes, max_notes, step_notes,
+                     penalty, window, ngram, history, hist_len):
+        N = ids.shape[0]
+        H = state.shape[3]
+        GH = WaaT.shape[2]
+        V = WyaT.shape[1]
+        C = uniforms.shape[1]
+        z = np.empty((N, GH), dtype=WaaT.dtype)
+        za = np.empty((N, GH), dtype=WaaT.dtype)
+        x = np.empty((N, H), dtype=WaaT.dtype)
+        c_next = np.empty((N, H), dtype=WaaT.dtype)
+        scratch = np.empty((N, H), dtype=WaaT.dtype)
+        logits = np.empty((N, V), dtype=WaaT.dtype)
+        order = np.empty(V, dtype=np.int64)
+        spare = np.empty(V, dtype=np.int64)
+        weights = np.empty(V, dtype=np.float64)
+        adjusted = np.empty(V, dtype=WaaT.dtype)
+        mark = np.zeros(V, dtype=np.int64)
+        tick = np.zeros(1, dtype=np.int64)
+        for k in range(out.shape[0]):
+            all_done = True
+            for n in range(N):
+                if not done[n] and remaining[n] > 0:
+                    all_done = False
+                    if used[n] >= C:
+                        return k
+            if all_done:
+                out[k:] = -1
+                out_logp[k:] = 0.0
+                return k
+            if cell == 0:
+                _advance_rnn(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
+            elif cell == 1:
+                _advance_lstm(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
+            else:
+                _advance_gru(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
+            rows_dot(x, WyaT, logits)
+            for n in range(N):
+                if done[n] or remaining[n] <= 0:
+                    out[k, n] = -1
+                    out_logp[k, n] = 0.0
+                    continue
+                row = logits[n]
+                row += by
+                pick = row
+                if rules and ruled[n]:
+                    apply_rules(row, adjusted, classes[n], max_notes[n], step_notes[n], penalty[n], window[n],
+                                ngram[n], history[n], hist_len[n], mark, tick)
+                    pick = adjusted
+                best, m, log_norm, total = _weigh(pick, inv_temperature[n], greedy[n], weights)
+                u = uniforms[n, used[n]]
+                if greedy[n]:
+                    token = best
+                elif truncate and ((0 < top_k[n] < V) or top_p[n] < 1.0):
+                    token = _draw_truncated(weights, total, u, top_k[n], top_p[n], order, spare)
+                else:
+                    token = _draw(weights, total, u)
+                lp = pick[token] - m - log_norm
+                if rules and ruled[n]:
+                    lp = log_prob(row, token)  # under the model without the rules
+                    step_notes[n] = notes_after(token, classes[n], step_notes[n])
+                    history[n, hist_len[n]] = token
+                    hist_len[n] += 1
+                used[n] += 1
+                remaining[n] -= 1
+                out[k, n] = token
+                out_logp[k, n] = lp
+                ids[n] = token
+                if token == stop_id[n]:
+                    done[n] = True
+        return out.shape[0]
+
+    return sample_steps
+
+
+_KERNELS = {}
+_KERNELS_LOCK = threading.Lock()  # one dispatcher per variant, so concurrent first calls compile it once
+
+
+def sampler_kernel(cell, truncate, rules):
+    """``sample_steps(WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms, used, inv_temperature,
+    top_k, top_p, greedy, stop_id, done, remaining, out, out_logp, ruled, classes, max_notes,
+    step_notes, penalty, window, ngram, history, hist_len)`` for cell code ``cell``; with
+    ``truncate`` false it ignores top_k and top_p, with ``rules`` false the rule arrays. It
+    generates up to K tokens for N streams, each with its own sampling parameters.
 
     WaxT0 (V, G·n_a); WxT (L−1, n_a, G·n_a); WaaT (L, n_a, G·n_a); ba (L, G·n_a); bn (L, n_a);
     WyaT (n_a, V); by (V,); state (L, S, N, n_a) and ids (N,) (the next inputs) are advanced in
@@ -207,59 +377,8 @@ def sample_steps(cell, WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms,
     hist_len (N,) int64 entries used: each drawn token is appended (C' must have room for K
     more). Their log-probabilities are still those of the model without the rules.
     """
-    N = ids.shape[0]
-    H = state.shape[3]
-    GH = WaaT.shape[2]
-    V = WyaT.shape[1]
-    C = uniforms.shape[1]
-    z = np.empty((N, GH), dtype=WaaT.dtype)
-    za = np.empty((N, GH), dtype=WaaT.dtype)
-    x = np.empty((N, H), dtype=WaaT.dtype)
-    c_next = np.empty((N, H), dtype=WaaT.dtype)
-    scratch = np.empty((N, H), dtype=WaaT.dtype)
-    logits = np.empty((N, V), dtype=WaaT.dtype)
-    order = np.empty(V, dtype=np.int64)
-    weights = np.empty(V, dtype=np.float64)
-    adjusted = np.empty(V, dtype=WaaT.dtype)
-    mark = np.zeros(V, dtype=np.int64)
-    tick = np.zeros(1, dtype=np.int64)
-    for k in range(out.shape[0]):
-        all_done = True
-        for n in range(N):
-            if not done[n] and remaining[n] > 0:
-                all_done = False
-                if used[n] >= C:
-                    return k
-        if all_done:
-            out[k:] = -1
-            out_logp[k:] = 0.0
-            return k
-        _advance(cell, ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
-        rows_dot(x, WyaT, logits)
-        for n in range(N):
-            if done[n] or remaining[n] <= 0:
-                out[k, n] = -1
-                out_logp[k, n] = 0.0
-                continue
-            row = logits[n]
-            row += by
-            if ruled[n]:
-                apply_rules(row, adjusted, classes[n], max_notes[n], step_notes[n], penalty[n], window[n], ngram[n],
-                            history[n], hist_len[n], mark, tick)
-                token, lp = _choose(adjusted, uniforms[n, used[n]], inv_temperature[n], top_k[n], top_p[n],
-                                    greedy[n], order, weights)
-                lp = log_prob(row, token)
-                step_notes[n] = notes_after(token, classes[n], step_notes[n])
-                history[n, hist_len[n]] = token
-                hist_len[n] += 1
-            else:
-                token, lp = _choose(row, uniforms[n, used[n]], inv_temperature[n], top_k[n], top_p[n], greedy[n],
-                                    order, weights)
-            used[n] += 1
-            remaining[n] -= 1
-            out[k, n] = token
-            out_logp[k, n] = lp
-            ids[n] = token
-            if token == stop_id[n]:
-                done[n] = True
-    return out.shape[0]
+    key = int(cell), bool(truncate), bool(rules)
+    with _KERNELS_LOCK:
+        if key not in _KERNELS:
+            _KERNELS[key] = _build(*key)
+        return _KERNELS[key]

@@ -87,6 +87,9 @@ class PluginManager(pluggy.PluginManager):
         import or register is skipped with a warning naming it and recorded in `failed`."""
         found, seen = [], set()
         for dist in distributions():
+            eps = [ep for ep in dist.entry_points if ep.group == GROUP]
+            if not eps:  # its metadata is not parsed: doing so for every installed one costs ~0.03-0.4 s
+                continue
             dist_name = dist.metadata["Name"] or "?"
             if dist_name.lower() in seen:  # the same distribution twice on sys.path
                 continue
@@ -94,7 +97,7 @@ class PluginManager(pluggy.PluginManager):
             builtin = dist_name.lower() == BUILTIN_DIST
             if only_builtin and not builtin:
                 continue
-            found += [(not builtin, ep.name, ep, dist) for ep in dist.entry_points if ep.group == GROUP]
+            found += [(not builtin, ep.name, ep, dist) for ep in eps]
         for not_builtin, name, ep, dist in sorted(found, key=lambda item: item[:2]):
             if self.is_blocked(name):
                 continue
