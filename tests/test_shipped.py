@@ -74,3 +74,23 @@ def test_the_dinos_recipe_reproduces_its_recorded_loss_in_float32(tmp_path, cli_
     recipe or the engine that matters moves the loss by more (the float64 test pins it exactly)."""
     entry, best = _run_dinos_recipe(tmp_path, cli_run, monkeypatch)
     assert best == pytest.approx(entry["valid_loss"], rel=1e-2)
+
+
+@pytest.mark.parametrize("name", ["shakespeare", "chorale", "chorale-satb"])
+def test_shipped_models_score_the_validation_loss_their_catalog_records(name, tmp_path):
+    """The catalog's figure is what the model scores on its recipe's validation data (float32:
+    to rounding), so docs/models.md's losses are those of the files that ship."""
+    from seqgen import api
+    from seqgen.options import EvalOptions
+
+    root = Path(__file__).resolve().parent.parent
+    options = checkpoint.load(shipped.path(name)).summary["options"]
+    if options["valid"]:
+        corpus = root / options["valid"]
+    else:  # the last valid_fraction of the corpus, as training held it out
+        text = (root / options["corpus"]).read_text()
+        corpus = tmp_path / "valid.txt"
+        corpus.write_text(text[int(len(text) * (1 - options["valid_fraction"])):])
+    result = api.evaluate(EvalOptions(model=name, corpus=corpus, batch_size=options["batch_size"],
+                                      seq_length=options["seq_length"]))
+    assert result.loss == pytest.approx(shipped.catalog()[name]["valid_loss"], rel=1e-4)
