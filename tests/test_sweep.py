@@ -254,9 +254,10 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):
     from seqgen.cli.train import _read_toml
 
     spec_ = SweepSpec.parse(_read_toml(path), str(path))
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN in a background job
     result = sweep.run(spec_, out)
     assert result.resumed and result.complete
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works as before the sweep
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C works as before the sweep
     assert sorted(r["lr"] for r in result.rows) == [0.005, 0.01, 0.02]
     assert all(r["status"] == "finished" and r["step"] == 600 for r in result.rows)
     for t in finished:  # not trained again: no new reports, the same weights

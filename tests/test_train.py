@@ -107,6 +107,7 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, text_file):
     opts = TrainOptions(batch_size=4, seq_length=8, steps=30, eval_every=100, output=tmp_path / "m.npz")
     windows = make_windows("stream", ids, None, 4, 8)
     trainer = Trainer(Model.create("rnn", len(tok.vocab), 8), tok, windows, None, opts)
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN in a background job
 
     def interrupt(t, loss, tokens):
         if t.step == 7:
@@ -114,7 +115,7 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, text_file):
 
     assert trainer.run(on_step=interrupt) == "interrupted"
     assert checkpoint.load(tmp_path / "m.npz").training["step"] == 7
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C handling restored
 
 
 def test_ctrl_c_from_the_cli_saves_and_exits_130_with_resume_hint(cli_run, tmp_path, text_file, monkeypatch):
