@@ -102,7 +102,6 @@ def _size(nbytes):
 
 def render_docs():
     """The generated part of docs/models.md: the table of shipped models and their recipes."""
-    sys.path.insert(0, str(ROOT))
     from seqgen.storage import checkpoint
 
     catalog = json.loads((MODELS / "catalog.json").read_text())

@@ -34,6 +34,9 @@ class Options(BaseModel):
             return cls.model_validate(data)
         except ValidationError as e:
             fields = [str(item["loc"][0]) if item["loc"] else _named_field(item["msg"]) for item in e.errors()]
+            # settings a message quotes as names (`lr`), so front ends write them their way too
+            fields += [name for item in e.errors() for name in re.findall(r"`(\w+)`", item["msg"])
+                       if name in cls.model_fields and name not in fields]
             raise ConfigError(_describe(e, source), fields=() if source else [f for f in fields if f]) from None
 
     def replace(self, **changes):
@@ -231,11 +234,11 @@ class TrainOptions(ModelOptions):
         if self.schedule != "cosine" and self.min_lr:
             raise ValueError("min_lr: applies to the cosine schedule only")
         if self.lr is not None and self.min_lr > self.lr:
-            raise ValueError(f"min_lr: must not exceed lr ({self.lr})")
+            raise ValueError(f"min_lr: must not exceed `lr` ({self.lr})")
         if self.dropout and self.layers == 1:
-            raise ValueError("dropout: acts between stacked layers; with one layer use dropout_output")
+            raise ValueError("dropout: acts between stacked layers; with one layer use `dropout_output`")
         if self.dropout_masks != "step" and not (self.dropout or self.dropout_output):
-            raise ValueError("dropout_masks: no dropout is on (set dropout or dropout_output)")
+            raise ValueError("dropout_masks: no dropout is on (set `dropout` or `dropout_output`)")
         if self.sample_every is not None and self.task != "lm":
             raise ValueError(f"sample_every: applies to language models only; a {self.task} model does not generate")
         return self

@@ -45,6 +45,12 @@ class Server:
     def health(self, model="dinos"):
         return httpx.get(self.url + "/health", headers=self.headers, timeout=TIMEOUT).json()["models"][model]
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()

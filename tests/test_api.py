@@ -363,3 +363,10 @@ def test_a_config_quiet_must_be_a_boolean(cli_run, tmp_path, text_file):
     config.write_text('quiet = "false"\n')
     r = cli_run("train", text_file, "--config", config)
     assert r.exit_code == 2 and "quiet: must be true or false" in r.output
+
+
+def test_option_names_quoted_in_a_message_are_written_as_flags(cli_run, text_file, tmp_path):
+    r = cli_run("train", text_file, "--dropout", "0.2", "-o", tmp_path / "m.npz")
+    assert r.exit_code != 0
+    assert "Error: --dropout: acts between stacked layers; with one layer use --dropout-output" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "m.npz").exists()

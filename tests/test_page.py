@@ -32,20 +32,14 @@ SHOTS = os.environ.get("SEQGEN_PAGE_SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server("shakespeare", "chorale", "dinos", "chorale-satb", "--max-tokens", "100000")
-    try:
+    with Server("shakespeare", "chorale", "dinos", "chorale-satb", "--max-tokens", "100000") as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def keyed():
-    s = Server("dinos", "--api-key", "sesame", key="sesame")
-    try:
+    with Server("dinos", "--api-key", "sesame", key="sesame") as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")

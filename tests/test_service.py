@@ -20,21 +20,15 @@ from seqgen.options import SampleOptions
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server("dinos", "chorale", "--max-tokens", "1000000")
-    try:
+    with Server("dinos", "chorale", "--max-tokens", "1000000") as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def limited():
-    s = Server("dinos", "--api-key", "sesame", "--max-batch", "1", "--max-queue", "1", "--max-tokens", "1000000",
-               "--max-n", "4", "--max-body", "2000", "--request-timeout", "3", key="sesame")
-    try:
+    with Server("dinos", "--api-key", "sesame", "--max-batch", "1", "--max-queue", "1", "--max-tokens", "1000000",
+              "--max-n", "4", "--max-body", "2000", "--request-timeout", "3", key="sesame") as s:
         yield s
-    finally:
-        s.stop()
 
 
 def openai_client(server, key="unused"):

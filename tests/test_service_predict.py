@@ -24,12 +24,9 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(trained):
-    s = Server(str(trained / "tagger.npz"), str(trained / "books.npz"), "dinos", "--max-tokens", "50",
-               "--max-prompt", "100")
-    try:
+    with Server(str(trained / "tagger.npz"), str(trained / "books.npz"), "dinos", "--max-tokens", "50",
+                "--max-prompt", "100") as s:
         yield s
-    finally:
-        s.stop()
 
 
 def post(server, body, **kw):

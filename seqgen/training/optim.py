@@ -45,7 +45,7 @@ class Optimizer:
             raise ConfigError(f"learning rate must be > 0, got {lr}")
         if not 0 <= momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {momentum}")
-        self.name, self.lr, self.momentum = name, lr, momentum
+        self.name, self.momentum = name, momentum
         self.beta1, self.beta2, self.rho, self.eps = beta1, beta2, rho, eps
         if not 0 <= weight_decay < 1:
             raise ConfigError(f"weight decay must be in [0, 1), got {weight_decay}")
