@@ -193,6 +193,10 @@ class TrainOptions(ModelOptions):
     warmup: int = Field(0, ge=0, le=_BIG, description="steps over which the learning rate rises linearly to lr")
     weight_decay: float = Field(0.0, ge=0, lt=1,
                                 description="decoupled weight decay of the weight matrices (AdamW's), per unit of lr")
+    ema: float = Field(0.0, ge=0, lt=1,
+                       description="keep an exponential moving average of the weights with this decay per step "
+                                   "(Polyak averaging; 0.999 averages over about the last 1000 steps): evaluation, "
+                                   "checkpoints and samples use the average; 0 turns it off")
     clip_value: float = Field(5.0, ge=0, allow_inf_nan=False,
                               description="clip each gradient element to [-c, c]; 0 turns it off")
     clip_norm: float | None = Field(None, gt=0, allow_inf_nan=False, description="clip the global gradient norm")

@@ -46,7 +46,7 @@ ITEMS = ["--mode", "items", "--cell", "gru", "--hidden-size", "12", "--batch-siz
 
 # every regulariser and schedule option that keeps state or draws random numbers
 REGULARISED = STREAM + ["--dropout-output", "0.2", "--dropout-masks", "sequence", "--weight-decay", "0.1",
-                        "--warmup", "4", "--decay", "0.9", "--decay-every", "5"]
+                        "--warmup", "4", "--decay", "0.9", "--decay-every", "5", "--ema", "0.9"]
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "rmsprop", "adam"])

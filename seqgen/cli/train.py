@@ -99,6 +99,8 @@ class Progress:
 
     def on_eval(self, trainer, record):
         self.valid = f", valid {record['valid_loss']:.4f}" if "valid_loss" in record else ""
+        if "valid_loss_raw" in record:
+            self.valid += f" (averaged; {record['valid_loss_raw']:.4f} not)"
         if "grad_norm" in record:
             self.valid += f", grad norm {record['grad_norm']:.3g} (max {record['grad_norm_max']:.3g})"
 

@@ -39,3 +39,10 @@ def adam_update(p, g, m1, m2, lr_t, beta1, beta2, eps):
         m1[k] = m
         m2[k] = v
         p[k] -= lr_t * m / (math.sqrt(v) + eps)
+
+
+@jit
+def average_update(avg, p, weight):
+    """avg += weight * (p - avg): one step of an exponential moving average of the weights."""
+    for k in range(avg.shape[0]):
+        avg[k] += weight * (p[k] - avg[k])

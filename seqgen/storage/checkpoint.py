@@ -1,7 +1,9 @@
 """Checkpoints: one self-describing ``.npz`` file, never a pickle.
 
 Arrays: ``param/<name>`` (weights), and for training checkpoints ``optim/<slot>/<name>``
-(optimiser moments) and ``train/state`` (the hidden state carried between windows). Metadata is
+(optimiser moments), ``train/state`` (the hidden state carried between windows) and, when the
+run averages its weights (``ema``), ``train/weights/<name>`` (the optimiser's own weights; the
+``param/`` arrays are then the average). Metadata is
 JSON stored as a uint8 array ``meta``: format and seqgen versions, the model config, the
 tokenizer (``Tokenizer.to_dict``) and the training state (step, epoch, data cursor, RNG state,
 optimiser settings, loss history, options).

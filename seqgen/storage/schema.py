@@ -110,6 +110,7 @@ class EvalRecord(_Open):
     epoch: Count
     train_loss: float | None  # mean nats/token since the previous evaluation
     valid_loss: float | None = None
+    valid_loss_raw: float | None = None  # with weight averaging: the loss of the optimiser's own weights
     elapsed: float | None = None
     lr: float | None = None
     tokens_per_s: float | None = None
@@ -250,6 +251,8 @@ def validate(meta):
         for slot in slots:
             for k, shape in config.param_shapes().items():
                 specs[f"optim/{slot}/{k}"] = ArraySpec(dtype, (int(np.prod(shape)),))
+        if t.options.ema:  # the model is the weight average; the optimiser's weights are kept apart
+            specs.update({f"train/weights/{k}": ArraySpec(dtype, shape) for k, shape in config.param_shapes().items()})
         L, S, H, B = config.num_layers * config.directions, config.state_size, config.hidden_size, t.options.batch_size
         specs["train/state"] = ArraySpec(dtype, (L, S, None, H), L * S * B * H * dtype.itemsize)
     return specs

@@ -18,7 +18,7 @@ OPTIMIZERS = tuple(OPTIMIZER_SLOTS)
 DEFAULT_LR = {"sgd": 0.01, "adagrad": 0.01, "rmsprop": 0.002, "adam": 0.002}
 
 
-def _flat(name, p, g):
+def flat_views(name, p, g):
     """1-d views of a parameter's memory and its gradient in the same element order. ShapeError
     for a non-contiguous parameter: flattening would copy it and the update would be lost."""
     if not (p.flags.c_contiguous or p.flags.f_contiguous):
@@ -70,7 +70,7 @@ class Optimizer:
             if self.slots and next(iter(self.slots.values()))[name].size != p.size:
                 raise ShapeError(f"parameter {name} has {p.size} values; the optimiser state has "
                                  f"{next(iter(self.slots.values()))[name].size}")
-            pf, gf = _flat(name, p, g)
+            pf, gf = flat_views(name, p, g)
             if self.weight_decay and p.ndim == 2:
                 pf *= 1.0 - lr * self.weight_decay
             if self.name == "sgd":

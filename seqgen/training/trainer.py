@@ -2,14 +2,15 @@
 evaluation and atomic checkpoints, with exact resume.
 
 ``Trainer.run`` is the loop. Everything that decides the next update — weights, optimiser
-moments, step, data cursor, carried hidden state, dropout RNG state — is saved in the
-checkpoint, so N steps + resume + N steps equals 2N steps bit for bit.
+moments, step, data cursor, carried hidden state, dropout RNG state, the weight average — is
+saved in the checkpoint, so N steps + resume + N steps equals 2N steps bit for bit.
 """
 
 import math
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from seqgen.errors import TrainingError
 from seqgen.storage import checkpoint
 from seqgen.training import seeds
+from seqgen.training.average import WeightAverage
 from seqgen.training.clip import clip_by_norm, clip_by_value, global_norm
 from seqgen.training.optim import Optimizer
 
@@ -54,6 +56,7 @@ class Trainer:
         self.optimizer = Optimizer(o.optimizer, model.params, lr=o.lr, momentum=o.momentum, decay=o.decay,
                                    decay_every=o.decay_every, schedule=o.schedule, warmup=o.warmup,
                                    total_steps=self.total_steps, min_lr=o.min_lr, weight_decay=o.weight_decay)
+        self.average = WeightAverage(model.params, o.ema) if o.ema else None
         self.rng = seeds.generator(o.seed, "dropout")
         self.step = self.epoch = self.cursor = 0
         self.carried = None  # hidden state carried into the next window
@@ -93,6 +96,10 @@ class Trainer:
         self.optimizer.load_state(training["optimizer_t"],
                                   {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
         self.carried = arrays.get("train/state")
+        if self.average is not None:  # the checkpoint's model is the average; the optimiser's weights are apart
+            self.average.load(self.model.params)
+            for name, p in self.model.params.items():
+                np.copyto(p, arrays[f"train/weights/{name}"])
         self.saved_step = self.step
 
     # ------------------------------------------------------------------ the loop
@@ -166,6 +173,8 @@ class Trainer:
         norm = clip_by_norm(grads, o.clip_norm) if o.clip_norm else global_norm(grads)
         self.grad_norms = [self.grad_norms[0] + norm, max(self.grad_norms[1], norm), self.grad_norms[2] + 1]
         self.optimizer.step(model.params, grads)
+        if self.average is not None:
+            self.average.update(model.params, self.optimizer.t)
         self.carried = result.state
         self.step += 1
         self.cursor += 1
@@ -199,7 +208,10 @@ class Trainer:
             self._diverged(f"weights became non-finite by step {self.step}")
         improved = False
         if self.valid is not None:
-            valid = mean_loss(self.model, self.valid.iter_windows())
+            if self.average is not None:  # what averaging gains, in every record
+                record["valid_loss_raw"] = mean_loss(self.model, self.valid.iter_windows())
+            with self._evaluated_weights():
+                valid = mean_loss(self.model, self.valid.iter_windows())
             record["valid_loss"] = valid
             improved = valid < self.best_valid
             if improved:
@@ -235,8 +247,21 @@ class Trainer:
         arrays = {f"optim/{k}": v for k, v in self.optimizer.state_arrays().items()}
         if self.carried is not None:
             arrays["train/state"] = self.carried
-        checkpoint.save(self.output, self.model, self.tokenizer, self.training_meta(), arrays)
+        with self._evaluated_weights() as own:
+            if self.average is not None:
+                arrays.update({f"train/weights/{name}": p for name, p in own.items()})
+            checkpoint.save(self.output, self.model, self.tokenizer, self.training_meta(), arrays)
         self.saved_step = self.step
+
+    @contextmanager
+    def _evaluated_weights(self):
+        """Inside the block the model holds the weights that are evaluated and saved as the model:
+        the average when there is one; yields the optimiser's own weights."""
+        if self.average is None:
+            yield self.model.params
+        else:
+            with self.average.swapped_into(self.model) as own:
+                yield own
 
     def _catch_interrupts(self):
         """Ctrl-C sets a flag checked between steps, so an update is never cut in half."""
