@@ -229,6 +229,30 @@ def bare_kernel(model, streams, tokens, seconds=1.0):
     return done / (time.perf_counter() - start)
 
 
+def flops_per_token(model):
+    """Multiply-adds x 2 of one sampling step of one stream: every weight matrix but the first
+    layer's Wax (a one-hot input selects a row of it)."""
+    return 2 * sum(p.size for name, p in model.params.items() if p.ndim == 2 and name != "l0.Wax")
+
+
+def sgemm_gflops(size=1024, repeats=5):
+    """This machine's arithmetic rate on one core: float32 matrix product, one thread, best of repeats."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((size, size), dtype=np.float32) for _ in range(2))
+    with threadpool_limits(1):
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(f):
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
 def pct(values, q):
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
@@ -292,6 +316,14 @@ def main():
     one, many = (statistics.median(speeds) for speeds in kernel.values())
     print(f"bare sampler (no HTTP, same repeats): 1 stream {one:,.0f} tokens/s, {max(args.levels)} streams "
           f"{many:,.0f} tokens/s = {many / one:.1f}x, the most batching itself can give")
+    flops, peak, cores = flops_per_token(model), sgemm_gflops(), os.cpu_count()
+    ceiling = cores * peak * 1e9 / flops
+    alone = statistics.median(a["tok_s"] for _, a in runs[max(args.levels)])
+    print(f"arithmetic: {flops / 1e6:.2f} MFLOP per token; one core's float32 matrix product runs at {peak:.0f} "
+          f"GFLOP/s; the bare sampler reaches {one * flops / 1e9:.0f} GFLOP/s on 1 stream "
+          f"({one * flops / 1e9 / peak:.0%} of a core) and {many * flops / 1e9:.0f} on {max(args.levels)} "
+          f"({many * flops / 1e9 / peak:.0%}). Ceiling, all {cores} cores at that rate doing nothing but the "
+          f"products: {ceiling:,.0f} tokens/s = {ceiling / alone:.1f}x the one-at-a-time figure")
 
 
 if __name__ == "__main__":
