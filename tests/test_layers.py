@@ -19,7 +19,7 @@ ALLOWED = {
     "seqgen.sweep": ("seqgen.sweep", "seqgen.api", "seqgen.options", "seqgen.threads", "seqgen.storage.atomic"),
     "seqgen.plots": ("seqgen.plots", "seqgen.plugins.host", "seqgen.storage.atomic"),
     "seqgen.generation": ("seqgen.generation", "seqgen.engine", "seqgen.kernels", "seqgen.storage", "seqgen.options",
-                          "seqgen.plugins.tokenizer"),
+                          "seqgen.plugins.tokenizer", "seqgen.threads"),  # generate's stream blocks on threads
     "seqgen.training": ("seqgen.training", "seqgen.engine", "seqgen.kernels", "seqgen.storage", "seqgen.options",
                         "seqgen.plugins"),
     "seqgen.storage": ("seqgen.storage", "seqgen.engine", "seqgen.options", "seqgen.plugins.host"),

@@ -74,3 +74,33 @@ def test_row_blocks_give_the_whole_batch_result():
     nll, n, fin = m.evaluate(x, y, state)
     assert (nll, n) == (pytest.approx(total, abs=1e-12), count)
     np.testing.assert_allclose(fin, final, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_samples_do_not_depend_on_the_thread_count(cell, cap, monkeypatch):
+    """generate splits many streams into blocks on seqgen's threads; every stream keeps its tokens
+    and log-probabilities, whether its block runs alone or beside others."""
+    from seqgen.generation import sampler
+
+    m = Model.create(cell, 13, 16, 2, seed=4)
+    seen = []
+    steps = sampler.Batch.steps
+
+    def recording_steps(batch, k):
+        seen.append((len(batch), threading.get_ident()))
+        return steps(batch, k)
+
+    monkeypatch.setattr(sampler.Batch, "steps", recording_steps)
+    results = []
+    for n in (1, 2):
+        cap(n)
+        seen.clear()
+        results.append(sampler.generate(m, n=19, length=40, prime=[1, 2], temperature=1.3, top_p=0.97, stop_id=3,
+                                        seed=7))
+        assert sorted(size for size, _ in seen) == ([19] if n == 1 else [9, 10])
+        assert len({thread for _, thread in seen}) == n
+    one, two = results
+    assert len(two.samples) == 19 and any(len(s) < 40 for s in two.samples)  # some stopped early
+    for a, b in zip(one.samples + one.token_logp, two.samples + two.token_logp):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.logp, two.logp)

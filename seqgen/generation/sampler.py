@@ -15,8 +15,10 @@ import numpy as np
 from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels.constraints import BANNED, NOTE, STEP_END
 from seqgen.kernels.sample import sampler_kernel
+from seqgen.threads import parallel_map, workers
 
 UNIFORM_BLOCK = 256  # uniforms drawn per stream at a time (the sequence does not depend on it)
+BLOCK_STREAMS = 8  # generate runs its streams on several cores only in blocks of at least this many
 
 
 class Generation(NamedTuple):
@@ -271,17 +273,34 @@ def _one_batch(model, n, length, prime, params, seed):
     return batch
 
 
+def _stream_blocks(n):
+    """The streams of one generate call as blocks of rows that run side by side on seqgen's
+    threads, at least BLOCK_STREAMS each: one stream's tokens depend only on its own generator and
+    state, so the split changes no sample, and the blocks never wait for each other."""
+    blocks = max(1, min(workers(), n // BLOCK_STREAMS))
+    return np.array_split(np.arange(n), blocks)
+
+
 def generate(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p=1.0, greedy=False,
              stop_id=-1, rules=None, seed=0):
     """Draw n samples of at most ``length`` tokens after the primer ids (fed in first; the last
     primer token is the first input). A sample ends after ``stop_id`` (if >= 0). ``rules``:
     Rules (repetition penalty, n-gram blocking, token classes) or None."""
     check_sampling_options(n, length, temperature, top_k, top_p)
-    batch = _one_batch(model, n, length, prime, Params(temperature, top_k, top_p, greedy, stop_id, rules), seed)
-    out, logp = batch.steps(length)
-    keep = out >= 0
-    samples = [out[keep[:, i], i] for i in range(n)]
-    token_logp = [logp[keep[:, i], i] for i in range(n)]
+    params = Params(temperature, top_k, top_p, greedy, stop_id, rules)
+    prime = checked_prime(model, prime)
+    weights, state, rngs = Weights(model), primed_state(model, prime), stream_generators(seed, n)
+
+    def block(rows):
+        batch = Batch(weights)
+        batch.add(state, prime[-1], params, [rngs[i] for i in rows], length, rows, prime)
+        return batch.steps(length)
+
+    samples, token_logp = [], []
+    for out, logp in parallel_map(block, _stream_blocks(n)):
+        keep = out >= 0
+        samples += [out[keep[:, i], i] for i in range(out.shape[1])]
+        token_logp += [logp[keep[:, i], i] for i in range(out.shape[1])]
     return Generation(samples, np.array([lp.sum() for lp in token_logp]), token_logp)
 
 
