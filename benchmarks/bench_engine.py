@@ -6,6 +6,7 @@ Run from the repository root::
     python benchmarks/bench_engine.py --quick          # small, fast run
     python benchmarks/bench_engine.py --cells lstm --hidden 256 --layers 2 --markdown --json out.json
     python benchmarks/bench_engine.py --profile        # also: where seqgen's time goes (simple timers)
+    python benchmarks/bench_engine.py --roofline       # also: GFLOP/s of both, against the machine's peak
 
 What is measured, per (cell, hidden H, layers L), batch B=32, window T=64, vocab V=65, float32:
 
@@ -340,6 +341,98 @@ def print_table(rows, with_torch, markdown):
           if with_torch else "tokens/s, median over passes (PyTorch not available)")
 
 
+# --------------------------------------------------------------------------- roofline (optional)
+def flops_per_token(cell, H, L, figure, system, embed_dim=V):
+    """Floating-point operations (2 per multiply-add) of the matrix products per token.
+
+    Forward: every layer's recurrent product (G·H x H) and input product (G·H x H, or for the
+    first layer E x G·H on PyTorch's side; seqgen's one-hot input is a row gather), and the output
+    layer (V x H). Training adds the backward pass: the gradient of each product's input and of
+    its weights, twice the forward (the first layer's input gradient too on PyTorch's side, for
+    its embedding). Elementwise work, the softmax and the optimiser are not counted."""
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    macs = L * G * H * H + (L - 1) * G * H * H + V * H
+    if system == "torch":
+        macs += embed_dim * G * H
+    return 2 * macs * (3 if figure == "train" else 1)
+
+
+def machine_gflops(size=1024, repeats=5):
+    """This machine's float32 matrix-product rate (GFLOP/s, best of ``repeats``): OpenBLAS on one
+    core; OpenBLAS on all cores at once (one single-threaded product per core, each on its own
+    thread: numpy releases the GIL); and, when PyTorch is there, ``torch.matmul`` on its threads."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    mats = [(rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32))
+            for _ in range(os.cpu_count())]
+
+    def product(a, b, times):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+
+    flop = 2 * size**3
+    rates = {}
+    with threadpool_limits(1):
+        one, every = [], []
+        for _ in range(repeats):
+            times = []
+            product(*mats[0], times)
+            one.append(flop / times[0])
+            threads = [threading.Thread(target=product, args=(a, b, times)) for a, b in mats]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            every.append(flop * len(mats) / (time.perf_counter() - start))
+    rates["openblas, one core"], rates["openblas, all cores"] = max(one) / 1e9, max(every) / 1e9
+    if torch is not None:
+        a, b = (torch.from_numpy(m) for m in mats[0])
+        torch.matmul(a, b)
+        rates[f"torch.matmul, {torch.get_num_threads()} threads"] = max(
+            flop / _timed(lambda: torch.matmul(a, b)) for _ in range(repeats)) / 1e9
+    return rates
+
+
+def _timed(f):
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
+def print_roofline(rows, with_torch, embed_dim):
+    rates = machine_gflops()
+    peak = max(rates.values())
+    print("## arithmetic: GFLOP/s in the matrix products (seqgen / PyTorch), against this machine's float32 "
+          "matrix product (1024 x 1024): " + ", ".join(f"{name} {rate:.0f}" for name, rate in rates.items())
+          + f"; peak = the fastest, {peak:.0f} GFLOP/s")
+    print("'target needs': seqgen's GFLOP/s at the target ratio (target x PyTorch tokens/s x seqgen's FLOP per "
+          "token), as a share of that peak; over 100% means faster than this machine's large square matrix "
+          "product, which an RNN step (small products and elementwise work between them) cannot be")
+    head = "| cell | H | L |" + "".join(
+        f" {LABELS[f]} GFLOP/s seqgen | torch | target needs |" for f in FIGURES)
+    print(head)
+    print("|---|---|---|" + "---:|---:|---:|" * len(FIGURES))
+    for r in rows:
+        cells = [r["cell"], str(r["hidden"]), str(r["layers"])]
+        for f in FIGURES:
+            ours = flops_per_token(r["cell"], r["hidden"], r["layers"], f, "seqgen")
+            cells.append(f"{r[f'{f}_seqgen'] * ours / 1e9:.0f}")
+            if with_torch:
+                theirs = flops_per_token(r["cell"], r["hidden"], r["layers"], f, "torch", embed_dim)
+                need = TARGETS[f](r["hidden"]) * r[f"{f}_torch"] * ours / 1e9
+                cells += [f"{r[f'{f}_torch'] * theirs / 1e9:.0f}", f"{need / peak:.0%}"]
+            else:
+                cells += ["-", "-"]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    return rates
+
+
 # --------------------------------------------------------------------------- profile (optional)
 def profile_config(cell, H, L, reps=20):
     """Where seqgen's training and sampling time goes, with simple timers around its pieces.
@@ -548,6 +641,8 @@ def main(argv=None):
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
     ap.add_argument("--json", metavar="FILE", help="write header and results as JSON")
     ap.add_argument("--profile", action="store_true", help="also time the parts of seqgen's step and sampler")
+    ap.add_argument("--roofline", action="store_true",
+                    help="also the GFLOP/s of both systems against this machine's measured matrix-product rate")
     args = ap.parse_args(argv)
     if args.quick:
         args.hidden, args.layers, args.passes, args.pass_time = [128], [1], 3, 0.1
@@ -574,6 +669,8 @@ def main(argv=None):
     print(f"\n({time.perf_counter() - t_start:.0f} s; load average at end {info['load average at end']})\n")
     print_table(rows, with_torch, args.markdown)
 
+    if args.roofline:
+        info["roofline"] = print_roofline(rows, with_torch, args.embed_dim or V)
     profiles = {}
     if args.profile:
         print()
