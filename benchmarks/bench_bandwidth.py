@@ -31,8 +31,10 @@ Parts (``--parts``, default all):
     (``fpext half -> float``, F16C/AVX-512 ``vcvtph2ps``), against the same loop on float32 and
     against seqgen's own ``rows_dot``, per model: one "token" is the chain of every product
     single-stream sampling runs (no gates, no softmax). The loop is seqgen's ``_one_row``
-    (k unrolled by four, j vectorised). The script checks each variant against numpy on the
-    rounded weights, and prints the vector instructions LLVM chose for the 16-bit loads.
+    (k unrolled by four, j vectorised); "f32 k by 8" unrolls k by eight (the same additions in the
+    same order, so the same bits). The script checks each variant against numpy on the weights it
+    holds (the float32 ones against ``rows_dot`` bit for bit) and prints the vector instructions
+    LLVM chose.
 ``nll``
     Accuracy: the validation NLL (nats/token) of each shipped model (and of ``--checkpoint``
     files) with every parameter rounded to bf16 (round to nearest even, the top 16 bits of
@@ -171,69 +173,71 @@ def round_f16(w):
     return np.asarray(w, dtype=np.float32).astype(np.float16).astype(w.dtype)
 
 
-# The sampler's one-row product (seqgen.kernels.sample._one_row: k unrolled by four, the j loop
-# vectorised), with the weights widened as they are loaded. W (K, M), o (M,) += x (K,) @ W.
+@numba.njit(inline="always")
+def _same(w):
+    return w
+
+
+def make_gemv(widen):
+    """o (M,) = x (K,) @ W (K, M), W's entries widened to float32 by ``widen`` as they are
+    loaded: the sampler's one-row product (seqgen.kernels.sample._one_row: k unrolled by four,
+    each column summed over k in order, the j loop vectorised)."""
+
+    @kernel
+    def gemv(x, W, o):
+        K4 = W.shape[0] - W.shape[0] % 4
+        for j in range(o.shape[0]):
+            o[j] = 0.0
+        for k in range(0, K4, 4):
+            a0, a1, a2, a3 = x[k], x[k + 1], x[k + 2], x[k + 3]
+            w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
+            for j in range(o.shape[0]):
+                t = o[j]
+                t += a0 * widen(w0[j])
+                t += a1 * widen(w1[j])
+                t += a2 * widen(w2[j])
+                t += a3 * widen(w3[j])
+                o[j] = t
+        for k in range(K4, W.shape[0]):
+            for j in range(o.shape[0]):
+                o[j] += x[k] * widen(W[k, j])
+
+    return gemv
+
+
 @kernel
-def gemv_f32(x, W, o):
-    K4 = W.shape[0] - W.shape[0] % 4
+def gemv_f32_k8(x, W, o):
+    """The float32 product with k unrolled by eight: half the loads and stores of o per weight
+    row, the same additions in the same order (so the same bits as k by four)."""
+    K8 = W.shape[0] - W.shape[0] % 8
     for j in range(o.shape[0]):
         o[j] = 0.0
-    for k in range(0, K4, 4):
-        a0, a1, a2, a3 = x[k], x[k + 1], x[k + 2], x[k + 3]
-        w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
+    for k in range(0, K8, 8):
+        a0, a1, a2, a3, a4, a5, a6, a7 = x[k], x[k + 1], x[k + 2], x[k + 3], x[k + 4], x[k + 5], x[k + 6], x[k + 7]
+        w0, w1, w2, w3, w4, w5, w6, w7 = W[k], W[k + 1], W[k + 2], W[k + 3], W[k + 4], W[k + 5], W[k + 6], W[k + 7]
         for j in range(o.shape[0]):
             t = o[j]
             t += a0 * w0[j]
             t += a1 * w1[j]
             t += a2 * w2[j]
             t += a3 * w3[j]
+            t += a4 * w4[j]
+            t += a5 * w5[j]
+            t += a6 * w6[j]
+            t += a7 * w7[j]
             o[j] = t
-    for k in range(K4, W.shape[0]):
+    for k in range(K8, W.shape[0]):
         for j in range(o.shape[0]):
             o[j] += x[k] * W[k, j]
 
 
-@kernel
-def gemv_bf16(x, W, o):
-    K4 = W.shape[0] - W.shape[0] % 4
-    for j in range(o.shape[0]):
-        o[j] = 0.0
-    for k in range(0, K4, 4):
-        a0, a1, a2, a3 = x[k], x[k + 1], x[k + 2], x[k + 3]
-        w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
-        for j in range(o.shape[0]):
-            t = o[j]
-            t += a0 * _bf16_to_f32(w0[j])
-            t += a1 * _bf16_to_f32(w1[j])
-            t += a2 * _bf16_to_f32(w2[j])
-            t += a3 * _bf16_to_f32(w3[j])
-            o[j] = t
-    for k in range(K4, W.shape[0]):
-        for j in range(o.shape[0]):
-            o[j] += x[k] * _bf16_to_f32(W[k, j])
+GEMV = {"float32": make_gemv(_same), "float32 k8": gemv_f32_k8, "bf16": make_gemv(_bf16_to_f32),
+        "fp16": make_gemv(_f16_to_f32)}
+STORED = {"rows_dot": np.float32, "float32": np.float32, "float32 k8": np.float32, "bf16": np.uint16,
+          "fp16": np.uint16}
 
 
-@kernel
-def gemv_f16(x, W, o):
-    K4 = W.shape[0] - W.shape[0] % 4
-    for j in range(o.shape[0]):
-        o[j] = 0.0
-    for k in range(0, K4, 4):
-        a0, a1, a2, a3 = x[k], x[k + 1], x[k + 2], x[k + 3]
-        w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
-        for j in range(o.shape[0]):
-            t = o[j]
-            t += a0 * _f16_to_f32(w0[j])
-            t += a1 * _f16_to_f32(w1[j])
-            t += a2 * _f16_to_f32(w2[j])
-            t += a3 * _f16_to_f32(w3[j])
-            o[j] = t
-    for k in range(K4, W.shape[0]):
-        for j in range(o.shape[0]):
-            o[j] += x[k] * _f16_to_f32(W[k, j])
-
-
-def _chain_f32(gemv):
+def _chain(gemv):
     @kernel
     def chain(xs, Ws, outs, reps):
         for _ in range(reps):
@@ -242,7 +246,7 @@ def _chain_f32(gemv):
     return chain
 
 
-CHAINS = {"float32": _chain_f32(gemv_f32), "bf16": _chain_f32(gemv_bf16), "fp16": _chain_f32(gemv_f16)}
+CHAINS = {name: _chain(fn) for name, fn in GEMV.items()}
 
 
 def _rows_dot_chain():
@@ -274,8 +278,8 @@ class Products:
 
     def __init__(self, variant, mats, x, pass_time):
         self.variant = variant
-        if variant in ("float32", "rows_dot"):
-            Ws = [m for m in mats]
+        if STORED[variant] is np.float32:
+            Ws = list(mats)
         elif variant == "bf16":
             Ws = [to_bf16_bits(m) for m in mats]
         else:
@@ -296,16 +300,24 @@ class Products:
         self.rates = []
 
     def check(self, mats):
-        """The kernel's product equals numpy's on the weights this variant holds."""
+        """The kernel's product equals numpy's on the weights this variant holds; the float32
+        variants equal seqgen's rows_dot bit for bit."""
+        from seqgen.kernels.sample import rows_dot
+
         self.chain(self.xs, self.Ws, self.outs, 1)
         widen = {"bf16": from_bf16_bits, "fp16": lambda b: b.view(np.float16).astype(np.float32)}
         for x, W, out in zip(self.xs, self.Ws, self.outs):
             Wf = widen[self.variant](W) if self.variant in widen else W
-            want = np.asarray(x, np.float64) @ Wf.astype(np.float64)
-            got = np.asarray(out, np.float64)
+            want = np.asarray(x, np.float64).ravel() @ Wf.astype(np.float64)
+            got = np.asarray(out, np.float64).ravel()
             if not np.allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max()):
                 raise AssertionError(f"{self.variant} product differs from numpy: max error "
                                      f"{np.abs(got - want).max():.3g}")
+            if STORED[self.variant] is np.float32:
+                ref = np.zeros((1, W.shape[1]), np.float32)
+                rows_dot(np.asarray(x).reshape(1, -1), W, ref)
+                if not np.array_equal(ref.ravel(), np.asarray(out).ravel()):
+                    raise AssertionError(f"{self.variant} product is not rows_dot's bit for bit")
 
     def _time(self, reps):
         t0 = time.perf_counter()
@@ -319,9 +331,8 @@ class Products:
 
 def asm_summary(variant):
     """The vector instructions of the compiled gemv that load and widen 16-bit weights."""
-    fn = {"float32": gemv_f32, "bf16": gemv_bf16, "fp16": gemv_f16}[variant]
-    fn(np.ones(8, np.float32), np.ones((8, 64), np.float32 if variant == "float32" else np.uint16),
-       np.zeros(64, np.float32))  # compile the signature the chains use
+    fn = GEMV[variant]
+    fn(np.ones(8, np.float32), np.ones((8, 64), STORED[variant]), np.zeros(64, np.float32))  # compile
     asm = "\n".join(fn.inspect_asm().values())
     names = ("vpmovzxwd", "vpslld", "vcvtph2ps", "vfmadd", "vmulps", "vaddps")
     regs = {r: asm.count(f"%{r}mm") for r in ("x", "y", "z")}
@@ -552,28 +563,28 @@ def part_gemv(args, models, md):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(4096).astype(np.float32)
     print("## Vector code of the prototypes (x86 assembly, whole function)")
-    for v in ("float32", "bf16", "fp16"):
+    for v in GEMV:
         print("  " + asm_summary(v))
     print()
     rows, out = [], []
     for H, L in models:
         mats = token_products(H, L, rng)
-        prods = [Products(v, mats, x, args.pass_time) for v in ("rows_dot", "float32", "bf16", "fp16")]
+        prods = [Products(v, mats, x, args.pass_time) for v in STORED]
         for i in range(args.passes):
             for pr in (prods if i % 2 == 0 else prods[::-1]):
                 pr.run_pass()
         med = {pr.variant: statistics.median(pr.rates) for pr in prods}
-        f32_bytes, b16_bytes = prods[1].nbytes, prods[2].nbytes
+        f32_bytes, b16_bytes = (next(pr.nbytes for pr in prods if pr.variant == v) for v in ("float32", "bf16"))
         rows.append([f"{L}x{H}", mib(f32_bytes), mib(b16_bytes), fmt_rate(med["rows_dot"]), fmt_rate(med["float32"]),
-                     fmt_rate(med["bf16"]), fmt_rate(med["fp16"]), f"{med['bf16'] / med['float32']:.2f}x",
-                     f"{med['fp16'] / med['float32']:.2f}x",
+                     fmt_rate(med["float32 k8"]), fmt_rate(med["bf16"]), fmt_rate(med["fp16"]),
+                     f"{med['bf16'] / med['float32']:.2f}x", f"{med['fp16'] / med['float32']:.2f}x",
                      f"{med['float32'] * f32_bytes / 1e9:.0f} / {med['bf16'] * b16_bytes / 1e9:.0f}"])
         out.append({"H": H, "L": L, "bytes_f32": f32_bytes, "bytes_16": b16_bytes,
                     **{pr.variant: pr.rates for pr in prods}})
     print("## Per-token products alone (x @ W per matrix, one thread), tokens/s, median; "
           f"load average now {os.getloadavg()[0]:.2f}")
-    table(["LSTM LxH", "f32 weights", "16-bit weights", "seqgen rows_dot", "prototype f32", "prototype bf16",
-           "prototype fp16", "bf16/f32", "fp16/f32", "GB/s f32 / bf16"], rows, md)
+    table(["LSTM LxH", "f32 weights", "16-bit weights", "seqgen rows_dot", "prototype f32", "f32 k by 8",
+           "prototype bf16", "prototype fp16", "bf16/f32", "fp16/f32", "GB/s f32 / bf16"], rows, md)
     return out
 
 
