@@ -113,8 +113,10 @@ class Reader:
         self.threads = threads
         self.parts = [self.array] if threads == 1 else np.array_split(self.array, threads)
         _time_reads(self.parts, 1, threads)  # compile, and fault the pages in
-        once = min(_time_reads(self.parts, 1, threads) for _ in range(3))
-        self.reps = max(1, round(pass_time / max(once, 1e-7)))
+        reps = 1  # enough reps that starting the threads is noise, then scaled to pass_time
+        while (seconds := _time_reads(self.parts, reps, threads)) < pass_time / 4:
+            reps *= 2
+        self.reps = max(1, round(reps * pass_time / seconds))
         self.rates = []
 
     def run_pass(self):
@@ -404,8 +406,24 @@ def validation_windows(ckpt):
         meta.get("best_valid")
 
 
+def first_difference(model, other, streams=8, length=400):
+    """Per stream (same seed), the index of the first token ``other`` samples differently from
+    ``model`` (``length`` when none does)."""
+    from seqgen.generation.sampler import generate
+
+    a = generate(model, n=streams, length=length, prime=[0], seed=0).samples
+    b = generate(other, n=streams, length=length, prime=[0], seed=0).samples
+    out = []
+    for x, y in zip(a, b):
+        n = min(len(x), len(y))
+        diff = np.flatnonzero(x[:n] != y[:n])
+        out.append(int(diff[0]) if len(diff) else n)
+    return out
+
+
 def nll_rows(sources):
-    """(name, cell/size, recorded, float32, bf16, fp16 NLL, fp16 values out of range) per source."""
+    """Per checkpoint: the validation NLL with float32, bf16-rounded and fp16-rounded parameters,
+    the recorded figure, and where samples (same seed) first change."""
     from seqgen import Model
     from seqgen.storage import checkpoint
     from seqgen.training.trainer import mean_loss
@@ -417,20 +435,21 @@ def nll_rows(sources):
         windows, recorded = validation_windows(ckpt)
         params32 = {k: np.asarray(v) for k, v in m.params.items()}
         big = max(float(np.abs(v).max()) for v in params32.values())
-        # fp16: normal down to 6.1e-5, subnormal below (precision lost), zero below 3e-8
+        # fp16 is normal down to 6.1e-5; below, subnormal (fewer bits), and zero below 3e-8
         tiny = sum(int(((np.abs(v) < 6.1e-5) & (v != 0)).sum()) for v in params32.values())
         row = {"model": name, "arch": f"{m.config.cell} {m.config.num_layers}x{m.config.hidden_size}",
                "params": m.num_params, "recorded": recorded, "max_abs_weight": big, "fp16_subnormal": tiny}
         for label, fn in (("float32", None), ("bf16", round_bf16), ("fp16", round_f16)):
             model = m if fn is None else Model(m.config, {k: fn(v) for k, v in params32.items()})
-            t0 = time.perf_counter()
             row[label] = mean_loss(model, windows.iter_windows())
-            row[f"{label}_seconds"] = time.perf_counter() - t0
+            if fn is not None:
+                row[f"{label}_first_difference"] = first_difference(m, model)
         row["tokens"] = windows.num_tokens
         rows.append(row)
         print(f"  {name}: float32 {row['float32']:.5f} (recorded {recorded:.5f}), bf16 {row['bf16']:.5f} "
-              f"({row['bf16'] - row['float32']:+.5f}), fp16 {row['fp16']:.5f} ({row['fp16'] - row['float32']:+.5f})",
-              flush=True)
+              f"({row['bf16'] - row['float32']:+.5f}), fp16 {row['fp16']:.5f} ({row['fp16'] - row['float32']:+.5f}); "
+              f"first changed token per stream: bf16 {row['bf16_first_difference']}, "
+              f"fp16 {row['fp16_first_difference']}", flush=True)
     return rows
 
 
@@ -597,10 +616,12 @@ def part_nll(args, md):
     rows = nll_rows(sources)
     print()
     table(["model", "arch", "params", "valid tokens", "recorded", "float32", "bf16", "bf16 - f32", "fp16",
-           "fp16 - f32", "max |w|"],
+           "fp16 - f32", "largest weight", "weights below fp16 normal", "first changed token bf16 / fp16 (median)"],
           [[r["model"], r["arch"], f"{r['params']:,}", f"{r['tokens']:,}", f"{r['recorded']:.5f}",
             f"{r['float32']:.5f}", f"{r['bf16']:.5f}", f"{r['bf16'] - r['float32']:+.5f}", f"{r['fp16']:.5f}",
-            f"{r['fp16'] - r['float32']:+.5f}", f"{r['max_abs_weight']:.2f}"] for r in rows], md)
+            f"{r['fp16'] - r['float32']:+.5f}", f"{r['max_abs_weight']:.2f}", f"{r['fp16_subnormal']:,}",
+            " / ".join(f"{statistics.median(r[f'{v}_first_difference']):.0f}" for v in ("bf16", "fp16"))]
+           for r in rows], md)
     return rows
 
 
