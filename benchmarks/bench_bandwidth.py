@@ -113,8 +113,8 @@ class Reader:
         self.threads = threads
         self.parts = [self.array] if threads == 1 else np.array_split(self.array, threads)
         _time_reads(self.parts, 1, threads)  # compile, and fault the pages in
-        reps = 1  # enough reps that starting the threads is noise, then scaled to pass_time
-        while (seconds := _time_reads(self.parts, reps, threads)) < pass_time / 4:
+        reps = 1  # calibrated on one thread: a thread's start-up or a late wake-up is not work
+        while (seconds := _time_reads([array], reps, 1)) < pass_time / 4:
             reps *= 2
         self.reps = max(1, round(reps * pass_time / seconds))
         self.rates = []
@@ -522,7 +522,7 @@ def _best_median(rates):
 def part_bandwidth(args, models, md):
     from seqgen.engine.model import ModelConfig
 
-    footprints = [("L2-resident", args.l2_kib * 1024)]
+    footprints = [("L1-resident (the sum's own ceiling)", 16 * 1024), ("L2-resident", args.l2_kib * 1024)]
     for H, L in models:
         footprints.append((f"LSTM {L}x{H} weights per token", sampler_bytes_per_token(ModelConfig("lstm", V, H, L))))
     footprints.append(("DRAM (far beyond L3)", args.dram_mib * 2**20))
