@@ -11,9 +11,10 @@ Parts (``--parts``, default all):
 
 ``bandwidth``
     Read bandwidth (GB/s) of a float32 sum over one array, vectorised by numba (fastmath, so
-    LLVM may reorder the sum), at footprints that fit one core's L2, that fit L3, and far
-    beyond L3 (DRAM); one thread, and two Python threads each summing half of the array in a
-    ``nogil`` kernel (the way seqgen's own workers run, not numba's ``parallel=True`` pool).
+    LLVM may reorder the sum), at footprints that fit one core's L1 (the kernel's own ceiling)
+    and L2, each sampler's footprint below, and far beyond L3 (DRAM); one thread, and two
+    Python threads each summing half of the array in a ``nogil`` kernel (the way seqgen's own
+    workers run, not numba's ``parallel=True`` pool).
     Each pass reads the array ``reps`` times (calibrated to ~``--pass-time`` seconds); best and
     median over ``--passes`` passes.
 ``sampling``
