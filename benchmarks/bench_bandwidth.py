@@ -2,7 +2,7 @@
 
 Run from the repository root (no PyTorch needed)::
 
-    flock /work/bench.lock python benchmarks/bench_bandwidth.py         # everything, ~2 minutes
+    flock /work/bench.lock python benchmarks/bench_bandwidth.py         # everything, ~2-4 minutes
     python benchmarks/bench_bandwidth.py --quick                         # small and short (debugging)
     python benchmarks/bench_bandwidth.py --parts nll --checkpoint /path/to/lstm-2x512.npz
     python benchmarks/bench_bandwidth.py --markdown --json out.json
