@@ -446,8 +446,8 @@ def profile_config(cell, H, L, reps=20):
     from seqgen.kernels import gru as kgru
     from seqgen.kernels import lstm as klstm
     from seqgen.kernels import rnn as krnn
-    from seqgen.kernels.loss import softmax_xent
-    from seqgen.kernels.sample import ADVANCE, rows_dot, sampler_kernel
+    from seqgen.kernels.loss import embed, softmax_xent
+    from seqgen.kernels.sample import rows_dot, sampler_kernel, workspace
 
     @numba.njit
     def dots_fwd(A, WaaT, za):  # the forward recurrence's per-step products only
@@ -474,13 +474,27 @@ def profile_config(cell, H, L, reps=20):
         for t in range(Z.shape[0]):
             kgru.gru_gates(Z[t], za, bn, A[t], HN[t], A[t + 1])
 
-    advance = ADVANCE[CELLS[cell].code]
+    code = CELLS[cell].code
 
     @numba.njit
     def advance_only(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, scratch, WyaT, logits, K):
         c_next = np.empty_like(scratch)
-        for _ in range(K):
-            advance(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
+        for _ in range(K):  # the sampler kernel's step without the choice of tokens
+            for l in range(state.shape[0]):
+                if l == 0:
+                    embed(ids, WaxT0, ba[0], z)
+                else:
+                    rows_dot(x, WxT[l - 1], z)
+                    z += ba[l]
+                rows_dot(state[l, 0], WaaT[l], za)
+                if code == 0:
+                    krnn.rnn_gates(z, za, x)
+                elif code == 1:
+                    klstm.lstm_gates(z, za, state[l, 1], c_next, scratch, x)
+                    state[l, 1] = c_next
+                else:
+                    kgru.gru_gates(z, za, bn[l], state[l, 0], scratch, x)
+                state[l, 0] = x
             rows_dot(x, WyaT, logits)
 
     @numba.njit
@@ -589,7 +603,8 @@ def profile_config(cell, H, L, reps=20):
             used[:] = 0
             sampler_kernel(s.cell, False, False)(s.WaxT0, s.WxT, s.WaaT, s.ba, s.bn, s.WyaT, s.by, b.state, b.ids, u,
                                                  used, b.inv_temperature, b.top_k, b.top_p, b.greedy, b.stop_id,
-                                                 b.done, b.remaining, outk, logpk, *b.rule_args())
+                                                 b.done, b.remaining, outk, logpk, *b.rule_args(),
+                                                 workspace(s.WaaT, s.WyaT, n))
 
         GH = G * H
         z, za = np.empty((n, GH), np.float32), np.empty((n, GH), np.float32)

@@ -16,8 +16,10 @@ JIT_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 def jit(fn=None, *, inline=False):
     """Compile ``fn`` with seqgen's numba options. ``@jit(inline=True)``: numba pastes the
     function into each caller before typing instead of compiling and linking it on its own, which
-    saves compile time on small helpers (every separately compiled function is optimised and
-    turned into machine code again inside each of its callers)."""
+    saves compile time on kernel helpers (every separately compiled function is optimised and
+    turned into machine code again inside each of its callers); each call site costs a pass of
+    numba's front end and another copy for LLVM, so a big helper should have few. Called from
+    Python, an inline function compiles as usual."""
     if fn is None:
         return lambda f: jit(f, inline=inline)
     return numba.njit(**JIT_OPTIONS, inline="always" if inline else "never")(fn)

@@ -14,7 +14,7 @@ import numpy as np
 
 from seqgen.errors import ConfigError, ShapeError
 from seqgen.kernels.constraints import BANNED, NOTE, STEP_END
-from seqgen.kernels.sample import sampler_kernel
+from seqgen.kernels.sample import sampler_kernel, workspace
 from seqgen.threads import parallel_map, workers
 
 UNIFORM_BLOCK = 256  # uniforms drawn per stream at a time (the sequence does not depend on it)
@@ -251,13 +251,14 @@ class Batch:
         truncate = bool(((self.top_k > 0) & (self.top_k < V)).any() or (self.top_p < 1.0).any())
         # compiles the top-k/top-p and the rules code only when a stream uses them
         sample_steps = sampler_kernel(self.w.cell, truncate, bool(self.ruled.any()))
+        work = workspace(self.w.WaaT, self.w.WyaT, len(self))
         taken = 0
         self._make_room(k)
         while taken < k:
             taken += sample_steps(self.w.WaxT0, self.w.WxT, self.w.WaaT, self.w.ba, self.w.bn,
                                   self.w.WyaT, self.w.by, self.state, self.ids, self.uniforms, self.used,
                                   self.inv_temperature, self.top_k, self.top_p, self.greedy, self.stop_id,
-                                  self.done, self.remaining, out[taken:], logp[taken:], *self.rule_args())
+                                  self.done, self.remaining, out[taken:], logp[taken:], *self.rule_args(), work)
             if not self.running().any():
                 break
             for n in np.flatnonzero(self.used >= UNIFORM_BLOCK):  # draw the next block of uniforms

@@ -29,7 +29,10 @@ _HALF = _F(0.5)
 
 @jit
 def _tanh_f32(x):
-    x = min(max(x, -_CLAMP), _CLAMP)
+    if -_CLAMP > x:  # min(max(x, -_CLAMP), _CLAMP), NaN kept, without compiling min and max
+        x = -_CLAMP
+    if _CLAMP < x:
+        x = _CLAMP
     x2 = x * x
     p = x2 * _A13 + _A11
     p = p * x2 + _A9
@@ -53,28 +56,28 @@ def sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x)) if x >= -700 else 0.0
 
 
-@overload(tanh, inline="always", jit_options={"cache": True})
+@overload(tanh, jit_options={"cache": True})
 def _tanh_impl(x):
     if x == types.float32:
         return lambda x: _tanh_f32(x)
     return lambda x: math.tanh(x)
 
 
-@overload(sigmoid, inline="always", jit_options={"cache": True})
+@overload(sigmoid, jit_options={"cache": True})
 def _sigmoid_impl(x):
     if x == types.float32:
         return lambda x: _HALF * _tanh_f32(_HALF * x) + _HALF
     return lambda x: 1.0 / (1.0 + math.exp(-x))
 
 
-@jit
+@jit(inline=True)
 def add_sigmoid(x, y):
     """x = sigmoid(x + y), in place, for two 1-d arrays (a loop LLVM vectorises)."""
     for k in range(x.shape[0]):
         x[k] = sigmoid(x[k] + y[k])
 
 
-@jit
+@jit(inline=True)
 def add_tanh(x, y):
     """x = tanh(x + y), in place, for two 1-d arrays."""
     for k in range(x.shape[0]):

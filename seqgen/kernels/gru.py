@@ -10,7 +10,7 @@ from seqgen._numba import jit
 from seqgen.kernels.activations import add_sigmoid, tanh
 
 
-@jit
+@jit(inline=True)
 def _candidate(n, hn, za_n, bn, r):
     for k in range(n.shape[0]):
         h = za_n[k] + bn[k]
@@ -18,13 +18,13 @@ def _candidate(n, hn, za_n, bn, r):
         n[k] = tanh(n[k] + r[k] * h)
 
 
-@jit
+@jit(inline=True)
 def _mix(a_next, u, n, a_prev):
     for k in range(a_next.shape[0]):
         a_next[k] = (1.0 - u[k]) * n[k] + u[k] * a_prev[k]
 
 
-@jit
+@jit(inline=True)
 def gru_gates(z, za, bn, a_prev, hn, a_next):
     """Elementwise step. z (B, 3n_a): input projections in, gate activations [r, z, n] out;
     za (B, 3n_a) recurrent product; bn (n_a,); a_prev, hn, a_next (B, n_a); hn receives

@@ -53,7 +53,7 @@ def softmax_xent_scaled(logits, targets, scale):
     return total
 
 
-@jit
+@jit(inline=True)
 def embed(ids, WxT, bias, out):
     """Input projection for token inputs: out[n] = WxT[ids[n]] + bias. ids (N,), WxT (V, K),
     bias (K,), out (N, K)."""

@@ -9,7 +9,7 @@ from seqgen._numba import jit
 from seqgen.kernels.activations import add_sigmoid, add_tanh, tanh
 
 
-@jit
+@jit(inline=True)
 def _cell(i, f, g, o, c_prev, c_next, tanh_c, a_next):
     for k in range(c_next.shape[0]):
         c = f[k] * c_prev[k] + i[k] * g[k]
@@ -19,7 +19,7 @@ def _cell(i, f, g, o, c_prev, c_next, tanh_c, a_next):
         a_next[k] = o[k] * tc
 
 
-@jit
+@jit(inline=True)
 def lstm_gates(z, za, c_prev, c_next, tanh_c, a_next):
     """Elementwise step. z (B, 4n_a): input projections in, gate activations out;
     za (B, 4n_a) recurrent product; c_prev, c_next, tanh_c, a_next (B, n_a)."""

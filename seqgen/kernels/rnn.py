@@ -9,7 +9,7 @@ from seqgen._numba import jit
 from seqgen.kernels.activations import tanh
 
 
-@jit
+@jit(inline=True)
 def _tanh_sum(out, x, y):
     for k in range(out.shape[0]):
         out[k] = tanh(x[k] + y[k])
@@ -21,7 +21,7 @@ def _dtanh(dz, da_above, da_next, a):
         dz[k] = (da_above[k] + da_next[k]) * (1.0 - a[k] * a[k])
 
 
-@jit
+@jit(inline=True)
 def rnn_gates(zx, za, a_next):
     """Elementwise step: a_next = tanh(zx + za); all (B, n_a)."""
     for b in range(a_next.shape[0]):

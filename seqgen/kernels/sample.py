@@ -9,6 +9,13 @@ Every sampling parameter is per stream ((N,) arrays), so streams of different re
 step. The products are ``rows_dot``, not BLAS: a BLAS product's float32 row i depends on how many
 rows the batch has (gemv for one row, other gemm tails for others), which changed sampled tokens;
 ``rows_dot`` sums each row in one fixed order, so a stream's tokens do not depend on its batch.
+
+Compile time is most of a cold start, so the kernel is one compiled function: what it calls is
+inlined (``@jit(inline=True)``, here and in the gate kernels; a function compiled on its
+own is compiled, optimised and turned into machine code again inside each caller), rows_dot, the
+costliest, is called from one place (every inlined call site is another copy for numba and LLVM),
+and the scratch arrays come from ``workspace`` (every np.empty signature in a kernel is one more
+function to compile).
 """
 
 import math
@@ -24,89 +31,81 @@ from seqgen.kernels.lstm import lstm_gates
 from seqgen.kernels.rnn import rnn_gates
 
 
-@jit
-def _rows_tail(xn, W, o, k0):
-    for k in range(k0, W.shape[0]):
-        a = xn[k]
-        w = W[k]
-        for j in range(o.shape[0]):
-            o[j] += a * w[j]
-
-
-@jit
-def _one_row(xn, W, o):
-    K4 = W.shape[0] - W.shape[0] % 4
-    for k in range(0, K4, 4):
-        a0, a1, a2, a3 = xn[k], xn[k + 1], xn[k + 2], xn[k + 3]
-        w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
-        for j in range(o.shape[0]):
-            t = o[j]
-            t += a0 * w0[j]
-            t += a1 * w1[j]
-            t += a2 * w2[j]
-            t += a3 * w3[j]
-            o[j] = t
-    _rows_tail(xn, W, o, K4)
-
-
-@jit
-def _four_rows(x0, x1, x2, x3, W, o0, o1, o2, o3):
-    """Four rows per pass over W; each row's sum runs over k in the same order as in _one_row."""
-    K4 = W.shape[0] - W.shape[0] % 4
-    for k in range(0, K4, 4):
-        w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
-        a00, a01, a02, a03 = x0[k], x0[k + 1], x0[k + 2], x0[k + 3]
-        a10, a11, a12, a13 = x1[k], x1[k + 1], x1[k + 2], x1[k + 3]
-        a20, a21, a22, a23 = x2[k], x2[k + 1], x2[k + 2], x2[k + 3]
-        a30, a31, a32, a33 = x3[k], x3[k + 1], x3[k + 2], x3[k + 3]
-        for j in range(o0.shape[0]):
-            v0, v1, v2, v3 = w0[j], w1[j], w2[j], w3[j]
-            t = o0[j]
-            t += a00 * v0
-            t += a01 * v1
-            t += a02 * v2
-            t += a03 * v3
-            o0[j] = t
-            t = o1[j]
-            t += a10 * v0
-            t += a11 * v1
-            t += a12 * v2
-            t += a13 * v3
-            o1[j] = t
-            t = o2[j]
-            t += a20 * v0
-            t += a21 * v1
-            t += a22 * v2
-            t += a23 * v3
-            o2[j] = t
-            t = o3[j]
-            t += a30 * v0
-            t += a31 * v1
-            t += a32 * v2
-            t += a33 * v3
-            o3[j] = t
-    _rows_tail(x0, W, o0, K4)
-    _rows_tail(x1, W, o1, K4)
-    _rows_tail(x2, W, o2, K4)
-    _rows_tail(x3, W, o3, K4)
-
-
-@jit
+@jit(inline=True)
 def rows_dot(x, W, out):
     """out (N, M) = x (N, K) @ W (K, M); every row is summed over k = 0..K−1 in order, whatever N
     is and wherever the row sits, so its float32 result does not depend on the batch. Rows go
     four at a time (one pass over W serves four streams) with k unrolled by four, which keeps
-    it within about 1.5x of OpenBLAS at 64 rows and level with it at one row."""
+    it within about 1.5x of OpenBLAS at 64 rows and level with it at one row; the last K % 4
+    terms of every row come after.
+
+    One function, inlined: numba pastes it into its caller (the sampler kernel has one call
+    site) instead of compiling it on its own and then again inside the caller, and each helper
+    function inlined costs another pass of numba's front end."""
     N = x.shape[0]
     N4 = N - N % 4
-    out[:] = 0.0
+    K4 = W.shape[0] - W.shape[0] % 4
+    M = out.shape[1]
+    for n in range(N):
+        for j in range(M):
+            out[n, j] = 0.0
     for n in range(0, N4, 4):
-        _four_rows(x[n], x[n + 1], x[n + 2], x[n + 3], W, out[n], out[n + 1], out[n + 2], out[n + 3])
-    for n in range(N4, N):
-        _one_row(x[n], W, out[n])
+        x0, x1, x2, x3 = x[n], x[n + 1], x[n + 2], x[n + 3]
+        o0, o1, o2, o3 = out[n], out[n + 1], out[n + 2], out[n + 3]
+        for k in range(0, K4, 4):
+            w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
+            a00, a01, a02, a03 = x0[k], x0[k + 1], x0[k + 2], x0[k + 3]
+            a10, a11, a12, a13 = x1[k], x1[k + 1], x1[k + 2], x1[k + 3]
+            a20, a21, a22, a23 = x2[k], x2[k + 1], x2[k + 2], x2[k + 3]
+            a30, a31, a32, a33 = x3[k], x3[k + 1], x3[k + 2], x3[k + 3]
+            for j in range(M):
+                v0, v1, v2, v3 = w0[j], w1[j], w2[j], w3[j]
+                t = o0[j]
+                t += a00 * v0
+                t += a01 * v1
+                t += a02 * v2
+                t += a03 * v3
+                o0[j] = t
+                t = o1[j]
+                t += a10 * v0
+                t += a11 * v1
+                t += a12 * v2
+                t += a13 * v3
+                o1[j] = t
+                t = o2[j]
+                t += a20 * v0
+                t += a21 * v1
+                t += a22 * v2
+                t += a23 * v3
+                o2[j] = t
+                t = o3[j]
+                t += a30 * v0
+                t += a31 * v1
+                t += a32 * v2
+                t += a33 * v3
+                o3[j] = t
+    for n in range(N4, N):  # the rows left over, one at a time, the same sums
+        xn, o = x[n], out[n]
+        for k in range(0, K4, 4):
+            a0, a1, a2, a3 = xn[k], xn[k + 1], xn[k + 2], xn[k + 3]
+            w0, w1, w2, w3 = W[k], W[k + 1], W[k + 2], W[k + 3]
+            for j in range(M):
+                t = o[j]
+                t += a0 * w0[j]
+                t += a1 * w1[j]
+                t += a2 * w2[j]
+                t += a3 * w3[j]
+                o[j] = t
+    for n in range(N):  # the last K % 4 terms of every row
+        xn, o = x[n], out[n]
+        for k in range(K4, W.shape[0]):
+            a = xn[k]
+            w = W[k]
+            for j in range(M):
+                o[j] += a * w[j]
 
 
-@jit
+@jit(inline=True)
 def _copy(src, dst):
     """dst[:] = src for (N, K) arrays, as a loop: numba's slice assignment compiles a shape-error
     message builder (string formatting, ~3 s of a cold start)."""
@@ -115,13 +114,13 @@ def _copy(src, dst):
             dst[n, k] = src[n, k]
 
 
-@jit
+@jit(inline=True)
 def _before(a, b):
     """a sorts before b in ascending order, NaN last (numpy's order)."""
     return a < b or (b != b and a == a)
 
 
-@jit
+@jit(inline=True)
 def _sort_descending(weights, order, spare):
     """order (V,) = np.argsort(-weights, kind="mergesort"): indices by descending weight, ties
     in index order (a stable bottom-up merge sort; numba's argsort adds ~1.2 s to a cold start).
@@ -153,52 +152,14 @@ def _sort_descending(weights, order, spare):
 
 
 @jit(inline=True)
-def _layer_products(l, ids, WaxT0, WxT, WaaT, ba, state, z, za, x):
-    """Layer l's products: z = its input's projection + ba[l] (layer 0's input is ids (N,), the
-    others' x (N, n_a)), za = a_prev · WaaT[l]."""
-    if l == 0:
-        embed(ids, WaxT0, ba[0], z)
-    else:
-        rows_dot(x, WxT[l - 1], z)
-        z += ba[l]
-    rows_dot(state[l, 0], WaaT[l], za)
-
-
-# The advance kernels feed ids (N,) through every layer, updating state (L, S, N, n_a) in place;
-# the top layer's output is left in x (N, n_a). One per cell, so that sampling compiles only the
-# model's cell. New states go to separate arrays first: a gate loop that reads and writes the same
-# array is not vectorised (measured 3x slower).
+def _add_bias(z, bias):
+    """z (N, K) += bias (K,)."""
+    for n in range(z.shape[0]):
+        for k in range(z.shape[1]):
+            z[n, k] += bias[k]
 
 
 @jit(inline=True)
-def _advance_rnn(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
-    for l in range(state.shape[0]):
-        _layer_products(l, ids, WaxT0, WxT, WaaT, ba, state, z, za, x)
-        rnn_gates(z, za, x)
-        _copy(x, state[l, 0])
-
-
-@jit(inline=True)
-def _advance_lstm(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
-    for l in range(state.shape[0]):
-        _layer_products(l, ids, WaxT0, WxT, WaaT, ba, state, z, za, x)
-        lstm_gates(z, za, state[l, 1], c_next, scratch, x)
-        _copy(c_next, state[l, 1])
-        _copy(x, state[l, 0])
-
-
-@jit(inline=True)
-def _advance_gru(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch):
-    for l in range(state.shape[0]):
-        _layer_products(l, ids, WaxT0, WxT, WaaT, ba, state, z, za, x)
-        gru_gates(z, za, bn[l], state[l, 0], scratch, x)
-        _copy(x, state[l, 0])
-
-
-ADVANCE = (_advance_rnn, _advance_lstm, _advance_gru)  # by cell code
-
-
-@jit
 def _weigh(row, inv_temperature, greedy, weights):
     """The weights (V,) of one row of logits (V,): exp((row − max) · inv_temperature), untempered
     for a greedy stream. Returns (the likeliest token, the max, log of the untempered sum, the
@@ -226,7 +187,7 @@ def _weigh(row, inv_temperature, greedy, weights):
     return best, m, log_norm, total
 
 
-@jit
+@jit(inline=True)
 def _draw(weights, total, u):
     """The token whose cumulative weight first exceeds u · total (u in [0, 1))."""
     target = u * total
@@ -241,7 +202,7 @@ def _draw(weights, total, u):
     return last
 
 
-@jit
+@jit(inline=True)
 def _draw_truncated(weights, total, u, top_k, top_p, order, spare):
     """Like _draw, among the top_k heaviest tokens (0: all) whose weights reach top_p · total."""
     V = weights.shape[0]
@@ -276,24 +237,12 @@ def _build(cell, truncate, rules):
     @jit
     def sample_steps(WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms, used, inv_temperature, top_k, top_p,
                      greedy, stop_id, done, remaining, out, out_logp, ruled, classes, max_notes, step_notes,
-                     penalty, window, ngram, history, hist_len):
+                     penalty, window, ngram, history, hist_len, work):
         N = ids.shape[0]
-        H = state.shape[3]
-        GH = WaaT.shape[2]
+        L = state.shape[0]
         V = WyaT.shape[1]
         C = uniforms.shape[1]
-        z = np.empty((N, GH), dtype=WaaT.dtype)
-        za = np.empty((N, GH), dtype=WaaT.dtype)
-        x = np.empty((N, H), dtype=WaaT.dtype)
-        c_next = np.empty((N, H), dtype=WaaT.dtype)
-        scratch = np.empty((N, H), dtype=WaaT.dtype)
-        logits = np.empty((N, V), dtype=WaaT.dtype)
-        order = np.empty(V, dtype=np.int64)
-        spare = np.empty(V, dtype=np.int64)
-        weights = np.empty(V, dtype=np.float64)
-        adjusted = np.empty(V, dtype=WaaT.dtype)
-        mark = np.zeros(V, dtype=np.int64)
-        tick = np.zeros(1, dtype=np.int64)
+        z, za, x, c_next, scratch, logits, adjusted, weights, order, spare, mark, tick = work
         for k in range(out.shape[0]):
             all_done = True
             for n in range(N):
@@ -305,13 +254,33 @@ def _build(cell, truncate, rules):
                 out[k:] = -1
                 out_logp[k:] = 0.0
                 return k
-            if cell == 0:
-                _advance_rnn(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
-            elif cell == 1:
-                _advance_lstm(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
-            else:
-                _advance_gru(ids, WaxT0, WxT, WaaT, ba, bn, state, z, za, x, c_next, scratch)
-            rows_dot(x, WyaT, logits)
+            # One step through every layer. The products run in one loop with one call of rows_dot,
+            # in this order: layer 0's recurrent product, then each further layer's input and
+            # recurrent products, then the output product (each call site of an inlined function
+            # is another copy for numba and LLVM to compile, and rows_dot is the costliest code).
+            # New states go to separate arrays first: a gate loop that reads and writes the same
+            # array is not vectorised (measured 3x slower).
+            embed(ids, WaxT0, ba[0], z)
+            for p in range(2 * L):
+                l = (p + 1) // 2  # the layer of this product (L: the output)
+                if p == 2 * L - 1:
+                    src, W, dst = x, WyaT, logits
+                elif p % 2 == 1:
+                    src, W, dst = x, WxT[l - 1], z
+                else:
+                    src, W, dst = state[l, 0], WaaT[l], za
+                rows_dot(src, W, dst)
+                if p % 2 == 1 and p < 2 * L - 1:
+                    _add_bias(z, ba[l])
+                elif p % 2 == 0:  # cell is a constant: numba compiles one cell's gates
+                    if cell == 0:
+                        rnn_gates(z, za, x)
+                    elif cell == 1:
+                        lstm_gates(z, za, state[l, 1], c_next, scratch, x)
+                        _copy(c_next, state[l, 1])
+                    else:
+                        gru_gates(z, za, bn[l], state[l, 0], scratch, x)
+                    _copy(x, state[l, 0])
             for n in range(N):
                 if done[n] or remaining[n] <= 0:
                     out[k, n] = -1
@@ -350,6 +319,36 @@ def _build(cell, truncate, rules):
     return sample_steps
 
 
+PAGE = 4096
+
+
+def _scratch(shape, dtype, offset):
+    """np.empty(shape, dtype) starting ``offset`` bytes into a page. numpy puts a large array 16
+    bytes into fresh pages, the weights too; with the weight rows and the output rows of rows_dot
+    at the same offset in their pages (4 KB apart: G·n_a = 1024 float32), or two arrays a gate
+    loop reads and writes, loads and stores alias in the CPU's 4 KB store-forwarding check, which
+    made LSTM 1 × 256 with 64 streams ~40% slower. So each scratch array gets its own offset, all
+    of them away from 16."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(size + PAGE, np.uint8)
+    start = (offset - buf.ctypes.data) % PAGE
+    return buf[start:start + size].view(dtype).reshape(shape)
+
+
+def workspace(WaaT, WyaT, N):
+    """The sample_steps scratch arrays for N streams. Allocated here rather than in the kernel:
+    each np.empty / np.zeros signature in a kernel is one more function for numba to compile
+    (~0.4 s of a cold start for the twelve arrays)."""
+    _, H, GH = WaaT.shape
+    V = WyaT.shape[1]
+    dt = WaaT.dtype
+    shapes = ((N, GH), (N, GH), (N, H), (N, H), (N, H), (N, V))  # z, za, x, c_next, scratch, logits
+    return tuple(_scratch(shape, dt, 2112 + 320 * i) for i, shape in enumerate(shapes)) + (
+        np.empty(V, dt), np.empty(V), np.empty(V, np.int64), np.empty(V, np.int64), np.zeros(V, np.int64),
+        np.zeros(1, np.int64))
+
+
 _KERNELS = {}
 _KERNELS_LOCK = threading.Lock()  # one dispatcher per variant, so concurrent first calls compile it once
 
@@ -357,7 +356,7 @@ _KERNELS_LOCK = threading.Lock()  # one dispatcher per variant, so concurrent fi
 def sampler_kernel(cell, truncate, rules):
     """``sample_steps(WaxT0, WxT, WaaT, ba, bn, WyaT, by, state, ids, uniforms, used, inv_temperature,
     top_k, top_p, greedy, stop_id, done, remaining, out, out_logp, ruled, classes, max_notes,
-    step_notes, penalty, window, ngram, history, hist_len)`` for cell code ``cell``; with
+    step_notes, penalty, window, ngram, history, hist_len, work)`` for cell code ``cell``; with
     ``truncate`` false it ignores top_k and top_p, with ``rules`` false the rule arrays. It
     generates up to K tokens for N streams, each with its own sampling parameters.
 
@@ -376,6 +375,8 @@ def sampler_kernel(cell, truncate, rules):
     in place); penalty (N,) float64; window, ngram (N,) int64; history (N, C') int32 with
     hist_len (N,) int64 entries used: each drawn token is appended (C' must have room for K
     more). Their log-probabilities are still those of the model without the rules.
+
+    work: the kernel's scratch arrays, ``workspace(WaaT, WyaT, N)``.
     """
     key = int(cell), bool(truncate), bool(rules)
     with _KERNELS_LOCK:
