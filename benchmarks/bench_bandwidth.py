@@ -60,6 +60,7 @@ from pathlib import Path
 import numba
 import numpy as np
 from llvmlite import ir
+from machine import cpu_model
 from numba import types
 from numba.extending import intrinsic
 
@@ -255,12 +256,7 @@ CHAINS = {name: _chain(fn) for name, fn in GEMV.items()}
 def _rows_dot_chain():
     from seqgen.kernels.sample import rows_dot
 
-    @kernel
-    def chain(xs, Ws, outs, reps):
-        for _ in range(reps):
-            for i in range(len(Ws)):
-                rows_dot(xs[i], Ws[i], outs[i])
-    return chain
+    return _chain(rows_dot)
 
 
 def token_products(H, L, rng):
@@ -468,22 +464,13 @@ def _cache_sizes():
     return ", ".join(out) or "unknown"
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def header():
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        "machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         "caches (per cpu0)": _cache_sizes(),
         "python": platform.python_version(),
         "numpy": np.__version__,

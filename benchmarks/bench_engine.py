@@ -60,6 +60,7 @@ import sys
 import time
 
 import numpy as np
+from machine import cpu_model
 
 from seqgen import Model
 from seqgen.generation.sampler import generate
@@ -218,15 +219,6 @@ def bench_config(cell, H, L, args):
 
 
 # --------------------------------------------------------------------------- header
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _git_revision():
@@ -252,7 +244,7 @@ def header():
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "machine": f"{_cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        "machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numba": numba.__version__,
