@@ -60,7 +60,7 @@ import sys
 import time
 
 import numpy as np
-from machine import cpu_model
+from machine import cpu_model, matmul_gflops
 
 from seqgen import Model
 from seqgen.generation.sampler import generate
@@ -349,55 +349,8 @@ def flops_per_token(cell, H, L, figure, system, embed_dim=V):
     return 2 * macs * (3 if figure == "train" else 1)
 
 
-def machine_gflops(size=1024, repeats=5):
-    """This machine's float32 matrix-product rate (GFLOP/s, best of ``repeats``): OpenBLAS on one
-    core; OpenBLAS on all cores at once (one single-threaded product per core, each on its own
-    thread: numpy releases the GIL); and, when PyTorch is there, ``torch.matmul`` on its threads."""
-    import threading
-
-    from threadpoolctl import threadpool_limits
-
-    rng = np.random.default_rng(0)
-    mats = [(rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32))
-            for _ in range(os.cpu_count())]
-
-    def product(a, b, times):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-
-    flop = 2 * size**3
-    rates = {}
-    with threadpool_limits(1):
-        one, every = [], []
-        for _ in range(repeats):
-            times = []
-            product(*mats[0], times)
-            one.append(flop / times[0])
-            threads = [threading.Thread(target=product, args=(a, b, times)) for a, b in mats]
-            start = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            every.append(flop * len(mats) / (time.perf_counter() - start))
-    rates["openblas, one core"], rates["openblas, all cores"] = max(one) / 1e9, max(every) / 1e9
-    if torch is not None:
-        a, b = (torch.from_numpy(m) for m in mats[0])
-        torch.matmul(a, b)
-        rates[f"torch.matmul, {torch.get_num_threads()} threads"] = max(
-            flop / _timed(lambda: torch.matmul(a, b)) for _ in range(repeats)) / 1e9
-    return rates
-
-
-def _timed(f):
-    start = time.perf_counter()
-    f()
-    return time.perf_counter() - start
-
-
 def print_roofline(rows, with_torch, embed_dim):
-    rates = machine_gflops()
+    rates = matmul_gflops(torch)
     peak = max(rates.values())
     print("## arithmetic: GFLOP/s in the matrix products (seqgen / PyTorch), against this machine's float32 "
           "matrix product (1024 x 1024): " + ", ".join(f"{name} {rate:.0f}" for name, rate in rates.items())

@@ -32,6 +32,7 @@ import time
 
 import httpx
 import numpy as np
+from machine import matmul_gflops
 
 try:  # the server's event loop (a dependency of seqgen serve off Windows): a cheaper client too
     from uvloop import run
@@ -235,24 +236,6 @@ def flops_per_token(model):
     return 2 * sum(p.size for name, p in model.params.items() if p.ndim == 2 and name != "l0.Wax")
 
 
-def sgemm_gflops(size=1024, repeats=5):
-    """This machine's arithmetic rate on one core: float32 matrix product, one thread, best of repeats."""
-    from threadpoolctl import threadpool_limits
-
-    rng = np.random.default_rng(0)
-    a, b = (rng.random((size, size), dtype=np.float32) for _ in range(2))
-    with threadpool_limits(1):
-        a @ b
-        best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
-
-
-def _timed(f):
-    start = time.perf_counter()
-    f()
-    return time.perf_counter() - start
-
-
 def pct(values, q):
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
@@ -316,7 +299,7 @@ def main():
     one, many = (statistics.median(speeds) for speeds in kernel.values())
     print(f"bare sampler (no HTTP, same repeats): 1 stream {one:,.0f} tokens/s, {max(args.levels)} streams "
           f"{many:,.0f} tokens/s = {many / one:.1f}x, the most batching itself can give")
-    flops, peak, cores = flops_per_token(model), sgemm_gflops(), os.cpu_count()
+    flops, peak, cores = flops_per_token(model), matmul_gflops()["openblas, one core"], os.cpu_count()
     ceiling = cores * peak * 1e9 / flops
     alone = statistics.median(a["tok_s"] for _, a in runs[max(args.levels)])
     print(f"arithmetic: {flops / 1e6:.2f} MFLOP per token; one core's float32 matrix product runs at {peak:.0f} "

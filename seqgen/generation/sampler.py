@@ -168,6 +168,7 @@ class Batch:
         self.hist_len = np.zeros(0, np.int64)
         self.rngs = []
         self.owners = []  # per stream: whatever the caller attached (a request, an index)
+        self._work = None  # the kernel's scratch arrays (workspace), kept while N stays the same
 
     def __len__(self):
         return len(self.rngs)
@@ -251,14 +252,15 @@ class Batch:
         truncate = bool(((self.top_k > 0) & (self.top_k < V)).any() or (self.top_p < 1.0).any())
         # compiles the top-k/top-p and the rules code only when a stream uses them
         sample_steps = sampler_kernel(self.w.cell, truncate, bool(self.ruled.any()))
-        work = workspace(self.w.WaaT, self.w.WyaT, len(self))
+        if self._work is None or self._work[0].shape[0] != len(self):  # streams joined or left
+            self._work = workspace(self.w.WaaT, self.w.WyaT, len(self))
         taken = 0
         self._make_room(k)
         while taken < k:
             taken += sample_steps(self.w.WaxT0, self.w.WxT, self.w.WaaT, self.w.ba, self.w.bn,
                                   self.w.WyaT, self.w.by, self.state, self.ids, self.uniforms, self.used,
                                   self.inv_temperature, self.top_k, self.top_p, self.greedy, self.stop_id,
-                                  self.done, self.remaining, out[taken:], logp[taken:], *self.rule_args(), work)
+                                  self.done, self.remaining, out[taken:], logp[taken:], *self.rule_args(), self._work)
             if not self.running().any():
                 break
             for n in np.flatnonzero(self.used >= UNIFORM_BLOCK):  # draw the next block of uniforms
@@ -267,10 +269,18 @@ class Batch:
         return out[:taken], logp[:taken]
 
 
-def _one_batch(model, n, length, prime, params, seed):
+def _streams(model, n, prime, seed):
+    """What every stream of one call starts from: the sampler's weights, the primed state, the
+    checked primer and the n streams' generators."""
     prime = checked_prime(model, prime)
-    batch = Batch(Weights(model))
-    batch.add(primed_state(model, prime), prime[-1], params, stream_generators(seed, n), length, range(n), prime)
+    return Weights(model), primed_state(model, prime), prime, stream_generators(seed, n)
+
+
+def _batch(start, params, length, rows):
+    """A Batch of the streams ``rows`` (indices into the call's n) from ``_streams``."""
+    weights, state, prime, rngs = start
+    batch = Batch(weights)
+    batch.add(state, prime[-1], params, [rngs[i] for i in rows], length, rows, prime)
     return batch
 
 
@@ -289,16 +299,9 @@ def generate(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p
     Rules (repetition penalty, n-gram blocking, token classes) or None."""
     check_sampling_options(n, length, temperature, top_k, top_p)
     params = Params(temperature, top_k, top_p, greedy, stop_id, rules)
-    prime = checked_prime(model, prime)
-    weights, state, rngs = Weights(model), primed_state(model, prime), stream_generators(seed, n)
-
-    def block(rows):
-        batch = Batch(weights)
-        batch.add(state, prime[-1], params, [rngs[i] for i in rows], length, rows, prime)
-        return batch.steps(length)
-
+    start = _streams(model, n, prime, seed)
     samples, token_logp = [], []
-    for out, logp in parallel_map(block, _stream_blocks(n)):
+    for out, logp in parallel_map(lambda rows: _batch(start, params, length, rows).steps(length), _stream_blocks(n)):
         keep = out >= 0
         samples += [out[keep[:, i], i] for i in range(out.shape[1])]
         token_logp += [logp[keep[:, i], i] for i in range(out.shape[1])]
@@ -310,7 +313,8 @@ def stream(model, n=1, length=100, prime=(0,), temperature=1.0, top_k=0, top_p=1
     """Like ``generate``, but yields the (n,) tokens of each step as soon as it is drawn
     (-1 for finished streams); stops when every stream is done."""
     check_sampling_options(n, length, temperature, top_k, top_p)
-    batch = _one_batch(model, n, length, prime, Params(temperature, top_k, top_p, greedy, stop_id, rules), seed)
+    params = Params(temperature, top_k, top_p, greedy, stop_id, rules)
+    batch = _batch(_streams(model, n, prime, seed), params, length, range(n))
     while batch.running().any():
         out, _ = batch.steps(1)
         if len(out):

@@ -7,8 +7,6 @@ so that a resumed run continues exactly.
 
 from contextlib import contextmanager
 
-import numpy as np
-
 from seqgen.kernels.optim import average_update
 from seqgen.training.optim import flat_views
 
@@ -39,8 +37,3 @@ class WeightAverage:
             yield own
         finally:
             model.params = own
-
-    def load(self, params):
-        """Continue from saved averaged weights (name -> array of the parameters' shapes)."""
-        for name, value in params.items():
-            np.copyto(self.weights[name], value)

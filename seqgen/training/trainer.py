@@ -96,8 +96,9 @@ class Trainer:
         self.optimizer.load_state(training["optimizer_t"],
                                   {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
         self.carried = arrays.get("train/state")
-        if self.average is not None:  # the checkpoint's model is the average; the optimiser's weights are apart
-            self.average.load(self.model.params)
+        if self.average is not None:
+            # the checkpoint's model, which the average started from in __init__, is the average;
+            # the optimiser's own weights come back from the training arrays
             for name, p in self.model.params.items():
                 np.copyto(p, arrays[f"train/weights/{name}"])
         self.saved_step = self.step
